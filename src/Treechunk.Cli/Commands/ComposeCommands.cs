@@ -1,0 +1,202 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Treechunk.Build;
+using Treechunk.Chunking;
+using Treechunk.Oci;
+using Treechunk.Trees;
+
+namespace Treechunk.Cli.Commands;
+
+public static class ComposeCommands
+{
+    public static Command Create()
+    {
+        var compose = new Command("compose", "Build chunked OCI images from trees");
+        compose.Subcommands.Add(BuildChunkedOci());
+        return compose;
+    }
+
+    /// <summary>The export options every build command shares (build-chunked-oci now; build-ostree and container-encapsulate later).</summary>
+    public sealed class ExportOptions
+    {
+        public readonly Option<int> MaxLayers = new("--max-layers") { Description = "At most this many layers (default 64; above 127 Docker cannot run the image)", DefaultValueFactory = _ => BuildOptions.DefaultMaxLayers };
+        public readonly Option<string?> ChunkSize = new("--chunk-size") { Description = "Target layer size for content-based/fixed chunking, and the large-file threshold (default 16M)" };
+        public readonly Option<string?> ChunkAlgorithm = new("--chunk-algorithm") { Description = "package | content-based | fixed (default: package when the tree has a package database)" };
+        public readonly Option<string> Compression = new("--compression") { Description = "gzip | zstd | none", DefaultValueFactory = _ => "gzip" };
+        public readonly Option<int?> CompressionLevel = new("--compression-level") { Description = "gzip 1-9 (default 6), zstd 1-22 (default 3)" };
+        public readonly Option<int?> ParallelLayers = new("--parallel-layers") { Description = "Layers compressed at once (default: number of cores)" };
+        public readonly Option<string?> Tag = new("--oci-tag") { Description = "Tag of the image in the layout (default: the reference's tag, else latest)" };
+        public readonly Option<string[]> OciLabels = new("--oci-labels") { Description = "Config labels as k=v[,k=v...] (repeatable)", AllowMultipleArgumentsPerToken = false };
+        public readonly Option<string[]> Label = new("--label") { Description = "One config label k=v (repeatable)" };
+        public readonly Option<string[]> Annotation = new("--annotation") { Description = "One manifest annotation k=v (repeatable)" };
+        public readonly Option<string?> Arch = new("--arch") { Description = "Image architecture (default: the host's, or the source image's)" };
+        public readonly Option<string?> MetricsFile = new("--metrics-file") { Description = "Write phase timings, bytes in/out, layer and component counts as JSON" };
+        public readonly Option<bool> KeepSelinux = new("--keep-selinux") { Description = "Keep security.selinux xattrs (dropped by default)" };
+        public readonly Option<bool> Force = new("--force") { Description = "Replace an output path that is not an OCI layout/archive" };
+        public readonly Option<bool> Json = GlobalOptions.Json();
+
+        public void AddTo(Command c)
+        {
+            foreach (var o in new Option[] { MaxLayers, ChunkSize, ChunkAlgorithm, Compression, CompressionLevel, ParallelLayers, Tag, OciLabels, Label, Annotation, Arch, MetricsFile, KeepSelinux, Force, Json })
+                c.Options.Add(o);
+        }
+
+        public BuildOptions ToBuildOptions(ParseResult p, string createdBy, string? defaultArch)
+        {
+            var maxLayers = p.GetValue(MaxLayers);
+            if (maxLayers < 1) throw new TreechunkException($"--max-layers must be at least 1 (got {maxLayers})");
+            var compression = LayerCompression.Parse(p.GetValue(Compression)!);
+            var labels = KeyValues.Parse(p.GetValue(OciLabels), "--oci-labels", allowCommaLists: true);
+            foreach (var (k, v) in KeyValues.Parse(p.GetValue(Label), "--label", allowCommaLists: false)) labels[k] = v;
+            var parallel = p.GetValue(ParallelLayers) ?? Environment.ProcessorCount;
+            if (parallel < 1) throw new TreechunkException($"--parallel-layers must be at least 1 (got {parallel})");
+            return new BuildOptions
+            {
+                MaxLayers = maxLayers,
+                ChunkSize = p.GetValue(ChunkSize) is { } cs ? Sizes.Parse(cs, "--chunk-size") : BuildOptions.DefaultChunkSize,
+                Algorithm = p.GetValue(ChunkAlgorithm) is { } a ? ChunkAlgorithms.Parse(a) : null,
+                Compression = compression,
+                CompressionLevel = p.GetValue(CompressionLevel),
+                ParallelLayers = parallel,
+                Tag = p.GetValue(Tag) is { } t ? Validated(t) : null,
+                Labels = labels,
+                Annotations = KeyValues.Parse(p.GetValue(Annotation), "--annotation", allowCommaLists: false),
+                Architecture = Platforms.Normalize(p.GetValue(Arch) ?? defaultArch ?? Platforms.HostArchitecture),
+                SourceDateEpoch = SourceDateEpoch(),
+                KeepSelinux = p.GetValue(KeepSelinux),
+                Force = p.GetValue(Force),
+                CreatedBy = createdBy,
+            };
+        }
+
+        private static string Validated(string tag)
+        {
+            ImageReference.ValidateTag(tag, "--oci-tag");
+            return tag;
+        }
+    }
+
+    public static long SourceDateEpoch()
+    {
+        var text = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
+        if (string.IsNullOrEmpty(text)) return 0;
+        if (!long.TryParse(text, out var epoch) || epoch < 0)
+            throw new TreechunkException($"SOURCE_DATE_EPOCH '{text}' is not a non-negative number of seconds");
+        return epoch;
+    }
+
+    private static Command BuildChunkedOci()
+    {
+        var cmd = new Command("build-chunked-oci", """
+            Rechunk a root directory or an existing image into a chunked OCI image.
+
+            Examples:
+              treechunk compose build-chunked-oci --rootfs ./rootfs --output oci:./image:latest
+              treechunk compose build-chunked-oci --from oci:./old:1.0 --output oci-archive:./new.tar --max-layers 32 --compression zstd
+            """);
+        var rootfs = new Option<string?>("--rootfs") { Description = "Root filesystem directory to package" };
+        var from = new Option<string?>("--from") { Description = "Image to flatten and rechunk (oci:PATH[:TAG], oci-archive:FILE[:TAG])" };
+        var output = new Option<string>("--output") { Description = "Destination: oci:PATH[:TAG] or oci-archive:FILE[:TAG]", Required = true };
+        var export = new ExportOptions();
+        cmd.Options.Add(rootfs);
+        cmd.Options.Add(from);
+        cmd.Options.Add(output);
+        export.AddTo(cmd);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var rootfsPath = p.GetValue(rootfs);
+            var fromRef = p.GetValue(from);
+            if ((rootfsPath == null) == (fromRef == null))
+                throw new TreechunkException("give exactly one of --rootfs DIR or --from IMAGE");
+            var dest = ParseOutput(p.GetValue(output)!);
+            bool verbose = p.GetValue(GlobalOptions.Verbose);
+            bool json = p.GetValue(export.Json);
+            Action<string> warn = m => Run.Warn(m);
+
+            OpenedImage? source = null;
+            ITree tree;
+            string? defaultArch = null;
+            if (rootfsPath != null)
+                tree = DirectoryTree.Open(rootfsPath, warn);
+            else
+            {
+                source = OpenedImage.Open(fromRef!);
+                defaultArch = source.Config.Architecture;
+                tree = FlattenedImageTree.Open(source.Layout, source.Manifest, warn);
+            }
+            using var _ = source;
+            using var __ = tree;
+            var options = export.ToBuildOptions(p, "treechunk compose build-chunked-oci", defaultArch);
+            if (source != null) options = options with { BaseConfig = source.Config.Config };
+            if (options.MaxLayers > BuildOptions.DockerLayerLimit)
+                Run.Warn($"--max-layers {options.MaxLayers} is above {BuildOptions.DockerLayerLimit}: Docker (overlay2) cannot run images that deep");
+
+            var result = BuildProgress.Run(verbose, json, progress => ChunkedImageBuilder.Build(tree, dest, options, progress));
+            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result);
+            Report(dest, options, result, json);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    public static ImageReference ParseOutput(string text)
+    {
+        if (text.StartsWith("oci:", StringComparison.Ordinal) || text.StartsWith("oci-archive:", StringComparison.Ordinal))
+            return ImageReference.Parse(text);
+        if (text.Contains("://")) throw new TreechunkException($"--output '{text}': only oci:PATH[:TAG] and oci-archive:FILE[:TAG] are supported here");
+        // A bare path: an archive when it ends in .tar, else a layout directory.
+        return new ImageReference(text.EndsWith(".tar", StringComparison.Ordinal) ? Transport.OciArchive : Transport.OciLayout, text, null);
+    }
+
+    public static void WriteMetrics(string file, BuildResult r)
+    {
+        var m = r.Metrics;
+        var node = new JsonObject
+        {
+            ["phases"] = new JsonObject(m.PhaseSeconds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value)))),
+            ["bytes_in"] = m.BytesIn,
+            ["bytes_out"] = m.BytesOut,
+            ["uncompressed_bytes"] = m.UncompressedBytes,
+            ["files"] = m.Files,
+            ["layers"] = m.Layers,
+            ["components"] = m.Components,
+            ["algorithm"] = ChunkAlgorithms.Name(r.Algorithm),
+            ["package_database"] = r.PackageDatabase,
+            ["manifest_digest"] = r.ManifestDescriptor.Digest,
+        };
+        var temp = file + ".tmp";
+        File.WriteAllText(temp, node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.Move(temp, file, overwrite: true);
+    }
+
+    private static void Report(ImageReference dest, BuildOptions options, BuildResult r, bool json)
+    {
+        var tag = options.Tag ?? dest.Tag ?? "latest";
+        if (json)
+        {
+            Run.PrintJson(new JsonObject
+            {
+                ["output"] = dest.ToString(),
+                ["tag"] = tag,
+                ["manifest_digest"] = r.ManifestDescriptor.Digest,
+                ["algorithm"] = ChunkAlgorithms.Name(r.Algorithm),
+                ["package_database"] = r.PackageDatabase,
+                ["components"] = r.Metrics.Components,
+                ["files"] = r.Metrics.Files,
+                ["bytes_in"] = r.Metrics.BytesIn,
+                ["bytes_out"] = r.Metrics.BytesOut,
+                ["layers"] = new JsonArray(r.Manifest.Layers.Select((l, i) => (JsonNode)new JsonObject
+                {
+                    ["digest"] = l.Digest,
+                    ["size"] = l.Size,
+                    ["diff_id"] = r.Config.RootFs.DiffIds[i],
+                    ["components"] = new JsonArray(r.Plan.Layers[i].Components.Select(c => (JsonNode)JsonValue.Create(c)!).ToArray()),
+                }).ToArray()),
+            });
+            return;
+        }
+        Console.WriteLine($"{dest.Transport switch { Transport.OciArchive => "oci-archive", _ => "oci" }}:{dest.Path}:{tag} {r.ManifestDescriptor.Digest}");
+        Console.WriteLine($"  {r.Metrics.Layers} layers, {Sizes.Format(r.Metrics.BytesOut)} compressed from {Sizes.Format(r.Metrics.BytesIn)} in {r.Metrics.Files} entries; " +
+                          $"{r.Metrics.Components} components ({ChunkAlgorithms.Name(r.Algorithm)}{(r.PackageDatabase != null ? ", " + r.PackageDatabase : "")})");
+    }
+}

@@ -1,0 +1,257 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Treechunk.Chunking;
+using Treechunk.Oci;
+
+namespace Treechunk.Cli.Commands;
+
+public static class OciCommands
+{
+    private const string ImageHelp = "Image: oci:PATH[:TAG], oci-archive:FILE[:TAG], or a bare path (layout dir or archive file; its latest or only tag)";
+
+    public static Command Create()
+    {
+        var oci = new Command("oci", "Look inside, verify and extract OCI images");
+        oci.Subcommands.Add(Inspect());
+        oci.Subcommands.Add(Layers());
+        var chunk = new Command("chunk", "The image's chunks (layers) one by one");
+        chunk.Subcommands.Add(ChunkList());
+        chunk.Subcommands.Add(VerifyCommand("verify", "Verify every chunk: digest, size and diff_id (same as oci verify-layers)"));
+        oci.Subcommands.Add(chunk);
+        oci.Subcommands.Add(VerifyCommand("verify-layers", "Verify every blob's digest and size and every layer's diff_id against the config"));
+        oci.Subcommands.Add(VerifyContent());
+        oci.Subcommands.Add(Extract());
+        return oci;
+    }
+
+    private static Argument<string> ImageArgument() => new("IMAGE") { Description = ImageHelp };
+
+    private static Command Inspect()
+    {
+        var cmd = new Command("inspect", "Show an image's manifest, config, labels, history and totals\n\nExample:\n  treechunk oci inspect oci:./image:latest --json");
+        var image = ImageArgument();
+        var json = GlobalOptions.Json();
+        cmd.Arguments.Add(image);
+        cmd.Options.Add(json);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            using var img = OpenedImage.Open(p.GetValue(image)!);
+            long compressed = img.Manifest.Layers.Sum(l => l.Size);
+            if (p.GetValue(json))
+            {
+                Run.PrintJson(new JsonObject
+                {
+                    ["reference"] = img.Reference.ToString(),
+                    ["manifest_digest"] = img.ManifestDescriptor.Digest,
+                    ["manifest"] = JsonNode.Parse(OciJson.Serialize(img.Manifest)),
+                    ["config_digest"] = img.Manifest.Config.Digest,
+                    ["config"] = JsonNode.Parse(OciJson.Serialize(img.Config)),
+                    ["layers"] = img.Manifest.Layers.Count,
+                    ["compressed_size"] = compressed,
+                });
+                return ExitCodes.Ok;
+            }
+            var c = img.Config;
+            Console.WriteLine($"Image:         {img.Reference}");
+            Console.WriteLine($"Digest:        {img.ManifestDescriptor.Digest}");
+            Console.WriteLine($"Media type:    {img.ManifestDescriptor.MediaType}");
+            Console.WriteLine($"Platform:      {c.Os}/{c.Architecture}{(c.Variant != null ? "/" + c.Variant : "")}");
+            Console.WriteLine($"Created:       {c.Created ?? "-"}");
+            Console.WriteLine($"Config:        {img.Manifest.Config.Digest}");
+            Console.WriteLine($"Layers:        {img.Manifest.Layers.Count} ({Sizes.Format(compressed)} compressed)");
+            if (c.Config?.Labels is { Count: > 0 } labels)
+            {
+                Console.WriteLine("Labels:");
+                foreach (var (k, v) in labels) Console.WriteLine($"  {k}={v}");
+            }
+            if (img.Manifest.Annotations is { Count: > 0 } ann)
+            {
+                Console.WriteLine("Annotations:");
+                foreach (var (k, v) in ann) Console.WriteLine($"  {k}={v}");
+            }
+            if (c.Config?.Cmd is { } cmdLine) Console.WriteLine($"Cmd:           {string.Join(' ', cmdLine)}");
+            if (c.History is { Count: > 0 } history)
+            {
+                Console.WriteLine("History:");
+                foreach (var h in history)
+                    Console.WriteLine($"  {h.Created ?? "-"}  {h.CreatedBy ?? ""}  {Shorten(h.Comment ?? "", 80)}");
+            }
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static Command Layers()
+    {
+        var cmd = new Command("layers", "List each layer: digest, diff_id, sizes, media type, components\n\nExample:\n  treechunk oci layers ./image");
+        var image = ImageArgument();
+        var json = GlobalOptions.Json();
+        cmd.Arguments.Add(image);
+        cmd.Options.Add(json);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            using var img = OpenedImage.Open(p.GetValue(image)!);
+            var rows = img.Manifest.Layers.Select((l, i) => new
+            {
+                Index = i,
+                Layer = l,
+                DiffId = img.Config.RootFs.DiffIds[i],
+                Components = Components(l),
+                Uncompressed = ComponentStats.Parse(l.Annotations?.GetValueOrDefault(Annotations.ComponentStats))?.Sum(s => s.Bytes),
+            }).ToList();
+            if (p.GetValue(json))
+            {
+                Run.PrintJson(new JsonArray(rows.Select(r => (JsonNode)new JsonObject
+                {
+                    ["index"] = r.Index,
+                    ["digest"] = r.Layer.Digest,
+                    ["diff_id"] = r.DiffId,
+                    ["size"] = r.Layer.Size,
+                    ["content_size"] = r.Uncompressed,
+                    ["media_type"] = r.Layer.MediaType,
+                    ["components"] = new JsonArray(r.Components.Select(c => (JsonNode)JsonValue.Create(c)!).ToArray()),
+                }).ToArray()));
+                return ExitCodes.Ok;
+            }
+            Console.WriteLine($"{"#",3}  {"DIGEST",-19}  {"DIFF_ID",-19}  {"SIZE",10}  {"CONTENT",10}  {"TYPE",-10}  COMPONENTS");
+            foreach (var r in rows)
+                Console.WriteLine($"{r.Index,3}  {Short(r.Layer.Digest),-19}  {Short(r.DiffId),-19}  {Sizes.Format(r.Layer.Size),10}  " +
+                                  $"{(r.Uncompressed is { } u ? Sizes.Format(u) : "-"),10}  {ShortType(r.Layer.MediaType),-10}  {Shorten(string.Join(",", r.Components), 60)}");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static Command ChunkList()
+    {
+        var cmd = new Command("list", "List the image's chunks: each layer's components with their file counts and sizes\n\nExample:\n  treechunk oci chunk list ./image --json");
+        var image = ImageArgument();
+        var json = GlobalOptions.Json();
+        cmd.Arguments.Add(image);
+        cmd.Options.Add(json);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            using var img = OpenedImage.Open(p.GetValue(image)!);
+            var chunks = img.Manifest.Layers.Select((l, i) =>
+            {
+                var stats = ComponentStats.Parse(l.Annotations?.GetValueOrDefault(Annotations.ComponentStats))
+                            ?? Components(l).Select(n => (Name: n, Files: -1, Bytes: -1L)).ToList();
+                return (Index: i, Layer: l, Stats: stats);
+            }).ToList();
+            if (p.GetValue(json))
+            {
+                Run.PrintJson(new JsonArray(chunks.Select(c => (JsonNode)new JsonObject
+                {
+                    ["index"] = c.Index,
+                    ["digest"] = c.Layer.Digest,
+                    ["size"] = c.Layer.Size,
+                    ["components"] = new JsonArray(c.Stats.Select(s => (JsonNode)new JsonObject
+                    {
+                        ["name"] = s.Name,
+                        ["files"] = s.Files >= 0 ? s.Files : null,
+                        ["size"] = s.Bytes >= 0 ? s.Bytes : null,
+                    }).ToArray()),
+                }).ToArray()));
+                return ExitCodes.Ok;
+            }
+            foreach (var c in chunks)
+            {
+                Console.WriteLine($"chunk {c.Index}  {c.Layer.Digest}  {Sizes.Format(c.Layer.Size)} compressed, {c.Stats.Count} components");
+                foreach (var s in c.Stats)
+                    Console.WriteLine(s.Files >= 0 ? $"  {s.Name}  {s.Files} files  {Sizes.Format(s.Bytes)}" : $"  {s.Name}");
+            }
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static Command VerifyCommand(string name, string description)
+    {
+        var cmd = new Command(name, description + $"\n\nExits 1 naming the first bad blob.\n\nExample:\n  treechunk oci {(name == "verify" ? "chunk verify" : name)} ./image");
+        var image = ImageArgument();
+        var json = GlobalOptions.Json();
+        cmd.Arguments.Add(image);
+        cmd.Options.Add(json);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            using var img = OpenedImage.Open(p.GetValue(image)!);
+            bool asJson = p.GetValue(json), verbose = p.GetValue(GlobalOptions.Verbose);
+            var checks = ImageVerifier.Verify(img, c =>
+            {
+                if (verbose && !asJson) Console.Error.WriteLine($"{(c.Ok ? "ok " : "BAD")} {c.Kind} {c.Digest}");
+            });
+            var bad = checks.FirstOrDefault(c => !c.Ok);
+            if (asJson)
+            {
+                Run.PrintJson(new JsonObject
+                {
+                    ["ok"] = bad == null,
+                    ["manifest_digest"] = img.ManifestDescriptor.Digest,
+                    ["blobs"] = new JsonArray(checks.Select(c => (JsonNode)new JsonObject
+                    {
+                        ["kind"] = c.Kind, ["index"] = c.LayerIndex, ["digest"] = c.Digest, ["size"] = c.Size,
+                        ["diff_id"] = c.DiffId, ["ok"] = c.Ok, ["problem"] = c.Problem,
+                    }).ToArray()),
+                });
+            }
+            if (bad != null)
+                throw new TreechunkException($"layer {bad.LayerIndex} blob {bad.Digest}: {bad.Problem}", ExitCodes.VerificationFailed);
+            if (!asJson) Console.WriteLine($"ok: {checks.Count} blobs verified ({img.Manifest.Layers.Count} layers) for {img.ManifestDescriptor.Digest}");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static Command VerifyContent()
+    {
+        var cmd = new Command("verify-content", "Check that the image's manifest digest is the expected one\n\nExample:\n  treechunk oci verify-content --expected-digest sha256:... ./image");
+        var image = ImageArgument();
+        var expected = new Option<string>("--expected-digest") { Description = "The manifest digest the image must have", Required = true };
+        cmd.Arguments.Add(image);
+        cmd.Options.Add(expected);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var want = p.GetValue(expected)!;
+            Digest.Hex(want);
+            using var img = OpenedImage.Open(p.GetValue(image)!);
+            if (img.ManifestDescriptor.Digest != want)
+                throw new TreechunkException($"manifest digest is {img.ManifestDescriptor.Digest}, expected {want}", ExitCodes.VerificationFailed);
+            Console.WriteLine($"ok: manifest digest {want}");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static Command Extract()
+    {
+        var cmd = new Command("extract", "Unpack an image's layers in order (whiteouts applied) into a new directory\n\nExample:\n  treechunk oci extract ./image ./rootfs");
+        var image = ImageArgument();
+        var dir = new Argument<string>("DIR") { Description = "Target directory (absent or empty)" };
+        cmd.Arguments.Add(image);
+        cmd.Arguments.Add(dir);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            using var img = OpenedImage.Open(p.GetValue(image)!);
+            ImageExtractor.Extract(img.Layout, img.Manifest, p.GetValue(dir)!, m => Run.Warn(m));
+            if (p.GetValue(GlobalOptions.Verbose)) Console.Error.WriteLine($"extracted {img.Manifest.Layers.Count} layers into {p.GetValue(dir)}");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static List<string> Components(Descriptor l) =>
+        (l.Annotations?.GetValueOrDefault(Annotations.Components) ?? l.Annotations?.GetValueOrDefault(Annotations.OstreeComponents) ?? "")
+        .Split(',', StringSplitOptions.RemoveEmptyEntries).ToList();
+
+    private static string Short(string digest) => digest.Length > 19 ? digest[..19] : digest;
+
+    private static string ShortType(string mediaType) => mediaType switch
+    {
+        MediaTypes.LayerGzip or MediaTypes.DockerLayerGzip => "tar+gzip",
+        MediaTypes.LayerZstd => "tar+zstd",
+        MediaTypes.Layer => "tar",
+        _ => mediaType,
+    };
+
+    private static string Shorten(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
+}

@@ -1,0 +1,49 @@
+using Treechunk.Chunking;
+using Treechunk.Oci;
+
+namespace Treechunk.Build;
+
+public sealed record BuildOptions
+{
+    public const int DefaultMaxLayers = 64;
+    public const long DefaultChunkSize = 16L << 20;
+    /// <summary>Docker's overlay2 refuses images deeper than about 125 layers.</summary>
+    public const int DockerLayerLimit = 127;
+
+    public int MaxLayers { get; init; } = DefaultMaxLayers;
+    public long ChunkSize { get; init; } = DefaultChunkSize;
+    /// <summary>Null: package when the tree has a package database, else content-based.</summary>
+    public ChunkAlgorithm? Algorithm { get; init; }
+    public Compression Compression { get; init; } = Compression.Gzip;
+    public int? CompressionLevel { get; init; }
+    public int ParallelLayers { get; init; } = Environment.ProcessorCount;
+    public string? Tag { get; init; }
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
+    public string Architecture { get; init; } = Platforms.HostArchitecture;
+    public long SourceDateEpoch { get; init; }
+    public bool KeepSelinux { get; init; }
+    public bool Force { get; init; }
+    /// <summary>What history entries say created each layer.</summary>
+    public string CreatedBy { get; init; } = "treechunk compose build-chunked-oci";
+    /// <summary>Runtime config (Env, Cmd, ...) carried over from a source image.</summary>
+    public ContainerConfig? BaseConfig { get; init; }
+}
+
+/// <summary>Receives progress from a build; the CLI draws it, tests ignore it.</summary>
+public interface IBuildProgress
+{
+    void Phase(string name);
+    void LayersStarted(int count, long totalBytes);
+    void LayerDone(int index, long uncompressedBytes);
+    void Warning(string message);
+}
+
+public sealed class NullProgress : IBuildProgress
+{
+    public static readonly NullProgress Instance = new();
+    public void Phase(string name) { }
+    public void LayersStarted(int count, long totalBytes) { }
+    public void LayerDone(int index, long uncompressedBytes) { }
+    public void Warning(string message) { }
+}

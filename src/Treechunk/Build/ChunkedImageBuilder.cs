@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using Treechunk.Chunking;
+using Treechunk.Oci;
+using Treechunk.Packages;
+using Treechunk.Trees;
+
+namespace Treechunk.Build;
+
+public sealed record BuildResult(
+    Descriptor ManifestDescriptor,
+    ImageManifest Manifest,
+    ImageConfig Config,
+    ComponentMap Components,
+    ChunkPlan Plan,
+    ChunkAlgorithm Algorithm,
+    string? PackageDatabase,
+    BuildMetrics Metrics);
+
+public sealed class BuildMetrics
+{
+    public Dictionary<string, double> PhaseSeconds { get; } = new();
+    public long BytesIn { get; set; }
+    public long BytesOut { get; set; }
+    public long UncompressedBytes { get; set; }
+    public int Files { get; set; }
+    public int Layers { get; set; }
+    public int Components { get; set; }
+}
+
+/// <summary>
+/// The pipeline from a tree to a chunked image: components -> plan -> layers (compressed in
+/// parallel) -> config, manifest, index. Each step is its own class; this one only sequences them.
+/// </summary>
+public static class ChunkedImageBuilder
+{
+    public static BuildResult Build(ITree tree, ImageReference output, BuildOptions options, IBuildProgress? progress = null)
+    {
+        progress ??= NullProgress.Instance;
+        var metrics = new BuildMetrics();
+        var clock = Stopwatch.StartNew();
+        void EndPhase(string name) { metrics.PhaseSeconds[name] = Math.Round(clock.Elapsed.TotalSeconds, 3); clock.Restart(); }
+
+        if (options.MaxLayers < 1) throw new TreechunkException("--max-layers must be at least 1");
+        var level = options.CompressionLevel ?? LayerCompression.DefaultLevel(options.Compression);
+        LayerCompression.ValidateLevel(options.Compression, level);
+        if (options.ParallelLayers < 1) throw new TreechunkException("--parallel-layers must be at least 1");
+
+        progress.Phase("Reading package databases");
+        var packages = PackageDatabases.Detect(tree, progress.Warning);
+        // Package grouping needs something to group by: a package database or user.component xattrs.
+        var algorithm = options.Algorithm ?? (packages != null || tree.Entries.Any(e => e.GetXattr(ComponentAssigner.ComponentXattr) != null)
+            ? ChunkAlgorithm.Package : ChunkAlgorithm.ContentBased);
+        var components = ComponentAssigner.Assign(tree, algorithm, options.ChunkSize, algorithm == ChunkAlgorithm.Package ? packages : null);
+        EndPhase("components");
+
+        progress.Phase("Planning layers");
+        var plan = ChunkPlanner.Plan(components.Components, options.MaxLayers);
+        var layerEntries = LayerContents(tree, components, plan, options.KeepSelinux);
+        EndPhase("plan");
+
+        // Write into the target layout directly, or into a temp layout that becomes the archive.
+        TempDirectory? staging = null;
+        string layoutDir = output.Path;
+        if (output.Transport == Transport.OciArchive)
+        {
+            staging = PrepareArchiveStaging(output.Path, options.Force);
+            layoutDir = staging.Path;
+        }
+        try
+        {
+            var writer = OciLayoutWriter.OpenOrCreate(layoutDir, options.Force && output.Transport == Transport.OciLayout);
+            progress.Phase("Writing layers");
+            progress.LayersStarted(plan.Layers.Count, plan.Layers.Sum(l => l.Size));
+            var written = new WrittenLayer[plan.Layers.Count];
+            // Largest layers first so the last worker is not left with the biggest job.
+            var order = Enumerable.Range(0, plan.Layers.Count).OrderByDescending(i => plan.Layers[i].Size).ToList();
+            Parallel.ForEach(order, new ParallelOptions { MaxDegreeOfParallelism = options.ParallelLayers }, i =>
+            {
+                written[i] = LayerWriter.Write(tree, layerEntries[i], writer.BlobsDir, options.Compression, level, options.SourceDateEpoch);
+                progress.LayerDone(i, written[i].UncompressedSize);
+            });
+            EndPhase("write");
+
+            progress.Phase("Writing manifest");
+            var created = DateTimeOffset.FromUnixTimeSeconds(options.SourceDateEpoch).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'");
+            var labels = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            if (options.BaseConfig?.Labels != null) foreach (var (k, v) in options.BaseConfig.Labels) labels[k] = v;
+            foreach (var (k, v) in options.Labels) labels[k] = v;
+            var runtime = options.BaseConfig ?? new ContainerConfig();
+            runtime.Labels = labels.Count > 0 ? labels : null;
+            var config = new ImageConfig
+            {
+                Created = created,
+                Architecture = Platforms.Normalize(options.Architecture),
+                Os = "linux",
+                Config = runtime,
+                RootFs = new RootFs { DiffIds = written.Select(w => w.DiffId).ToList() },
+                History = plan.Layers.Select(l => new HistoryEntry
+                {
+                    Created = created, CreatedBy = options.CreatedBy, Comment = string.Join(",", l.Components),
+                }).ToList(),
+            };
+            var componentByName = components.Components.ToDictionary(c => c.Name, StringComparer.Ordinal);
+            var configDescriptor = writer.WriteBlob(OciJson.Serialize(config), MediaTypes.ImageConfig);
+            var manifest = new ImageManifest
+            {
+                Config = configDescriptor,
+                Layers = written.Select((w, i) =>
+                {
+                    var names = string.Join(",", plan.Layers[i].Components.OrderBy(n => n, StringComparer.Ordinal));
+                    w.Descriptor.Annotations = new SortedDictionary<string, string>(StringComparer.Ordinal)
+                    {
+                        [Annotations.Components] = names,
+                        [Annotations.OstreeComponents] = names,
+                        [Annotations.ComponentStats] = ComponentStats.Format(plan.Layers[i].Components, componentByName),
+                    };
+                    return w.Descriptor;
+                }).ToList(),
+                Annotations = options.Annotations.Count > 0
+                    ? new SortedDictionary<string, string>(options.Annotations.ToDictionary(), StringComparer.Ordinal)
+                    : null,
+            };
+            var manifestDescriptor = writer.WriteBlob(OciJson.Serialize(manifest), MediaTypes.ImageManifest);
+            writer.Tag(manifestDescriptor, options.Tag ?? output.Tag ?? "latest",
+                new Platform { Architecture = config.Architecture, Os = "linux" });
+            if (staging != null) OciArchive.Pack(staging.Path, output.Path);
+            EndPhase("finalize");
+
+            metrics.BytesIn = tree.Entries.Sum(e => e.Size);
+            metrics.BytesOut = written.Sum(w => w.Descriptor.Size);
+            metrics.UncompressedBytes = written.Sum(w => w.UncompressedSize);
+            metrics.Files = tree.Entries.Count;
+            metrics.Layers = written.Length;
+            metrics.Components = components.Components.Count;
+            return new BuildResult(manifestDescriptor, manifest, config, components, plan, algorithm, packages?.Kind, metrics);
+        }
+        finally
+        {
+            staging?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The sorted entries of each planned layer: its components' paths plus every ancestor
+    /// directory with its real owner and mode, so each layer unpacks correctly on its own.
+    /// </summary>
+    public static List<TreeEntry>[] LayerContents(ITree tree, ComponentMap components, ChunkPlan plan, bool keepSelinux)
+    {
+        var layerOf = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < plan.Layers.Count; i++)
+            foreach (var c in plan.Layers[i].Components) layerOf[c] = i;
+        var paths = new HashSet<string>[plan.Layers.Count];
+        var result = new List<TreeEntry>[plan.Layers.Count];
+        for (int i = 0; i < result.Length; i++) { result[i] = []; paths[i] = new HashSet<string>(StringComparer.Ordinal); }
+
+        foreach (var e in tree.Entries)
+        {
+            int layer = layerOf[components.ComponentOfPath[e.Path]];
+            foreach (var ancestor in TreePaths.Ancestors(e.Path))
+            {
+                if (!paths[layer].Add(ancestor)) continue;
+                var dir = tree.Find(ancestor);
+                if (dir is not { Type: EntryType.Directory })
+                    throw new TreechunkException($"{e.Path}: parent {ancestor} is not a directory in the tree");
+                result[layer].Add(Filter(dir, keepSelinux));
+            }
+            if (paths[layer].Add(e.Path)) result[layer].Add(Filter(e, keepSelinux));
+        }
+        foreach (var list in result) list.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return result;
+    }
+
+    private static TreeEntry Filter(TreeEntry e, bool keepSelinux) =>
+        keepSelinux || e.GetXattr("security.selinux") == null
+            ? e
+            : e with { Xattrs = e.Xattrs.Where(x => x.Key != "security.selinux").ToList() };
+
+    private static TempDirectory PrepareArchiveStaging(string file, bool force)
+    {
+        var parent = Path.GetDirectoryName(Path.GetFullPath(file))!;
+        if (!Directory.Exists(parent)) throw new TreechunkException($"output directory {parent} does not exist");
+        if (Directory.Exists(file)) throw new TreechunkException($"output {file} is a directory, not an oci-archive file");
+        var staging = TempDirectory.Create("archive", parent);
+        try
+        {
+            if (File.Exists(file) && !force)
+            {
+                if (!OciArchive.LooksLikeArchive(file))
+                    throw new TreechunkException($"output {file} exists and is not an oci-archive (use --force to replace it)");
+                using var existing = OciArchive.Unpack(file);
+                foreach (var f in Directory.EnumerateFiles(existing.Path, "*", SearchOption.AllDirectories))
+                {
+                    var target = Path.Join(staging.Path, Path.GetRelativePath(existing.Path, f));
+                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                    File.Move(f, target);
+                }
+            }
+            return staging;
+        }
+        catch
+        {
+            staging.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,87 @@
+namespace Treechunk.Chunking;
+
+public sealed record PlannedLayer(IReadOnlyList<string> Components, long Size);
+
+public sealed record ChunkPlan(IReadOnlyList<PlannedLayer> Layers);
+
+/// <summary>
+/// Packs components into at most maxLayers layers. A pure function: the same components give the
+/// same plan. This first packing gives the largest components a layer each, keeps the volatile
+/// state alone, and groups the rest into contiguous runs in name order (so a new small package
+/// joins one group instead of shifting them all).
+/// </summary>
+public static class ChunkPlanner
+{
+    public static ChunkPlan Plan(IReadOnlyList<Component> components, int maxLayers)
+    {
+        if (maxLayers < 1) throw new TreechunkException("--max-layers must be at least 1");
+        if (components.Count == 0) return new ChunkPlan([]);
+
+        var state = components.Where(c => c.Kind == ComponentKind.State).ToList();
+        var rest = components.Where(c => c.Kind != ComponentKind.State).ToList();
+        // The state layer changes on every update; keep it apart unless only one layer is allowed.
+        bool stateAlone = state.Count > 0 && maxLayers > 1 && rest.Count > 0;
+        if (!stateAlone) { rest.AddRange(state); state.Clear(); }
+        int budget = maxLayers - (stateAlone ? 1 : 0);
+
+        var layers = new List<PlannedLayer>();
+        bool sizeDriven = rest.All(c => c.Kind == ComponentKind.Chunk);
+        if (sizeDriven)
+        {
+            // content-based / fixed: chunks are already about chunkSize; merge neighbours only if too many.
+            layers.AddRange(PackContiguous(rest.OrderBy(c => c.Name, StringComparer.Ordinal).ToList(), budget));
+        }
+        else if (rest.Count <= budget)
+        {
+            layers.AddRange(rest.OrderByDescending(c => c.Size).ThenBy(c => c.Name, StringComparer.Ordinal)
+                .Select(c => new PlannedLayer([c.Name], c.Size)));
+        }
+        else
+        {
+            int groups = Math.Max(1, budget / 4);
+            int singles = budget - groups;
+            var bySize = rest.OrderByDescending(c => c.Size).ThenBy(c => c.Name, StringComparer.Ordinal).ToList();
+            layers.AddRange(bySize.Take(singles).Select(c => new PlannedLayer([c.Name], c.Size)));
+            var grouped = bySize.Skip(singles).OrderBy(c => c.Name, StringComparer.Ordinal).ToList();
+            layers.AddRange(PackContiguous(grouped, groups));
+        }
+        if (stateAlone)
+            layers.Add(new PlannedLayer(state.Select(c => c.Name).OrderBy(n => n, StringComparer.Ordinal).ToList(), state.Sum(c => c.Size)));
+        return new ChunkPlan(layers);
+    }
+
+    /// <summary>
+    /// Splits an ordered list into at most <paramref name="bins"/> contiguous runs of about equal
+    /// size. Using every bin keeps groups as small as the layer budget allows, which also keeps
+    /// them under the chunk size whenever that is possible at all.
+    /// </summary>
+    internal static List<PlannedLayer> PackContiguous(List<Component> ordered, int bins)
+    {
+        if (ordered.Count == 0) return [];
+        if (ordered.Count <= bins) return ordered.Select(c => new PlannedLayer([c.Name], c.Size)).ToList();
+        long total = ordered.Sum(c => c.Size + ContentDefinedSplitter.EntryOverhead);
+        long target = Math.Max(1, (total + bins - 1) / bins);
+        while (true)
+        {
+            var result = new List<PlannedLayer>();
+            var names = new List<string>();
+            long acc = 0, bytes = 0;
+            foreach (var c in ordered)
+            {
+                long s = c.Size + ContentDefinedSplitter.EntryOverhead;
+                if (names.Count > 0 && acc + s > target)
+                {
+                    result.Add(new PlannedLayer(names, bytes));
+                    (names, acc, bytes) = ([], 0, 0);
+                }
+                names.Add(c.Name);
+                acc += s;
+                bytes += c.Size;
+            }
+            if (names.Count > 0) result.Add(new PlannedLayer(names, bytes));
+            if (result.Count <= bins) return result;
+            // Greedy cuts can overshoot the bin count by a few; widen the target and retry.
+            target += Math.Max(1, target / 10);
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using System.Security.Cryptography;
+
+namespace Treechunk.Oci;
+
+public static class Digest
+{
+    public static string Sha256(ReadOnlySpan<byte> data) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(data));
+
+    /// <summary>The hex part of a "sha256:..." digest, validated so it can be used as a file name.</summary>
+    public static string Hex(string digest)
+    {
+        if (!digest.StartsWith("sha256:", StringComparison.Ordinal) || digest.Length != 71 ||
+            !digest.AsSpan(7).ContainsOnlyHexLower())
+            throw new TreechunkException($"invalid or unsupported digest '{digest}' (expected sha256:<64 lowercase hex>)");
+        return digest[7..];
+    }
+
+    private static bool ContainsOnlyHexLower(this ReadOnlySpan<char> s)
+    {
+        foreach (var c in s)
+            if (!(c is >= '0' and <= '9' or >= 'a' and <= 'f')) return false;
+        return true;
+    }
+}
+
+/// <summary>A write-through stream that hashes and counts what passes, so a blob is digested while it is written.</summary>
+public sealed class HashingStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly bool _leaveOpen;
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    public long BytesWritten { get; private set; }
+
+    public HashingStream(Stream inner, bool leaveOpen = false)
+    {
+        _inner = inner;
+        _leaveOpen = leaveOpen;
+    }
+
+    public string Digest() => "sha256:" + Convert.ToHexStringLower(_hash.GetCurrentHash());
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        _hash.AppendData(buffer);
+        BytesWritten += buffer.Length;
+        _inner.Write(buffer);
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+    public override void WriteByte(byte value) => Write([value]);
+    public override void Flush() => _inner.Flush();
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => BytesWritten;
+    public override long Position { get => BytesWritten; set => throw new NotSupportedException(); }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _hash.Dispose();
+            if (!_leaveOpen) _inner.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>A read-through stream that hashes and counts what is read.</summary>
+public sealed class HashingReadStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    public long BytesRead { get; private set; }
+
+    public HashingReadStream(Stream inner) => _inner = inner;
+
+    public string Digest() => "sha256:" + Convert.ToHexStringLower(_hash.GetCurrentHash());
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = _inner.Read(buffer);
+        _hash.AppendData(buffer[..n]);
+        BytesRead += n;
+        return n;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) { _hash.Dispose(); _inner.Dispose(); }
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,221 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Treechunk.Posix;
+using Treechunk.Trees;
+
+namespace Treechunk.Oci;
+
+/// <summary>Writes an image's flattened filesystem to a real directory (<c>oci extract</c>).</summary>
+public static class ImageExtractor
+{
+    /// <param name="targetDir">Must be absent or an empty directory.</param>
+    /// <param name="warn">Receives one line per kind of thing that could not be reproduced (owners and devices when not root, SELinux labels).</param>
+    public static void Extract(OciLayout layout, ImageManifest manifest, string targetDir, Action<string>? warn)
+    {
+        targetDir = Path.GetFullPath(targetDir);
+        if (File.Exists(targetDir) || (Directory.Exists(targetDir) && LibC.LStat(targetDir).IsSymlink))
+            throw new TreechunkException($"extract target {targetDir} exists and is not a directory");
+        if (Directory.Exists(targetDir))
+        {
+            if (Directory.EnumerateFileSystemEntries(targetDir).Any())
+                throw new TreechunkException($"extract target {targetDir} is not empty");
+        }
+        else
+        {
+            try
+            {
+                Directory.CreateDirectory(targetDir);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new TreechunkException($"cannot create extract target {targetDir}: {e.Message}", ExitCodes.EnvironmentError);
+            }
+        }
+
+        var sink = new DiskSink(targetDir, warn);
+        var applier = new LayerApplier(sink, warn);
+        foreach (var layer in manifest.Layers) applier.ApplyLayer(layout, layer);
+        sink.Finish(applier.Snapshot());
+    }
+
+    /// <summary>
+    /// Carries out the applier's steps on disk. Files get their metadata as soon as they are
+    /// written; directories get theirs at the end, deepest first, because writing into a
+    /// directory changes its mtime and a read-only mode would stop us writing into it.
+    /// </summary>
+    private sealed unsafe class DiskSink(string root, Action<string>? warn) : ILayerSink
+    {
+        private readonly bool _isRoot = LibC.IsRoot;
+        private bool _warnedOwner, _warnedDevice, _warnedSelinux, _warnedXattr;
+
+        private string Full(string path) => Path.Join(root, path);
+
+        public void CreateDirectory(string path, LayerInode dir)
+        {
+            var full = Full(path);
+            if (mkdir(Z(full), 0b111_000_000) != 0) throw Error("cannot create directory", full);
+        }
+
+        public void WriteFile(string path, LayerInode file, Stream content)
+        {
+            var full = Full(path);
+            try
+            {
+                // CreateNew (O_EXCL) also refuses a symlink planted at the final component.
+                if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException();
+                using var fs = new FileStream(full, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.Write,
+                    Share = FileShare.None,
+                    BufferSize = 0,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                    PreallocationSize = file.Meta.Size,
+                });
+                content.CopyTo(fs, 1 << 16);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new TreechunkException($"cannot write {full}: {e.Message}", ExitCodes.EnvironmentError, e);
+            }
+            ApplyMetadata(full, file.Meta);
+        }
+
+        public void CreateHardlink(string path, string existingPath, LayerInode inode)
+        {
+            var full = Full(path);
+            if (inode.Meta.Type is EntryType.CharDevice or EntryType.BlockDevice && !_isRoot) return;
+            if (link(Z(Full(existingPath)), Z(full)) != 0) throw Error("cannot create hardlink", full);
+        }
+
+        public void CreateSpecial(string path, LayerInode inode)
+        {
+            var full = Full(path);
+            var m = inode.Meta;
+            try
+            {
+                switch (m.Type)
+                {
+                    case EntryType.Symlink:
+                        if (symlink(Z(m.LinkTarget!), Z(full)) != 0) throw Error("cannot create symlink", full);
+                        break;
+                    case EntryType.Fifo:
+                        LibC.MkNod(full, LibC.EntryKind.Fifo, 0b110_000_000, 0, 0);
+                        break;
+                    default:
+                        if (!_isRoot)
+                        {
+                            if (!_warnedDevice)
+                                warn?.Invoke("not running as root: device nodes are not created (first: " + path + ")");
+                            _warnedDevice = true;
+                            return;
+                        }
+                        LibC.MkNod(full, m.Type == EntryType.CharDevice ? LibC.EntryKind.Char : LibC.EntryKind.Block,
+                            0b110_000_000, m.DevMajor, m.DevMinor);
+                        break;
+                }
+            }
+            catch (IOException e)
+            {
+                throw new TreechunkException(e.Message, ExitCodes.EnvironmentError, e);
+            }
+            ApplyMetadata(full, m);
+        }
+
+        public void Remove(string path, LayerInode inode, bool lastLink)
+        {
+            var full = Full(path);
+            // A device node skipped for want of root was never created.
+            if (inode.Meta.Type is EntryType.CharDevice or EntryType.BlockDevice && !_isRoot) return;
+            int rc = inode.Meta.Type == EntryType.Directory ? rmdir(Z(full)) : unlink(Z(full));
+            if (rc != 0) throw Error("cannot remove", full);
+        }
+
+        public void Finish(IReadOnlyList<(string Path, LayerInode Inode)> entries)
+        {
+            // Descending ordinal order puts every path before its parent.
+            foreach (var (path, inode) in entries.Where(e => e.Inode.Meta.Type == EntryType.Directory)
+                         .OrderByDescending(e => e.Path, StringComparer.Ordinal))
+                ApplyMetadata(Full(path), inode.Meta);
+        }
+
+        /// <summary>Order matters: chown clears setuid bits and file capabilities, so it goes first and xattrs last but mtime.</summary>
+        private void ApplyMetadata(string full, TreeEntry m)
+        {
+            try
+            {
+                if (_isRoot) LibC.LChown(full, m.Uid, m.Gid);
+                else if (!_warnedOwner)
+                {
+                    warn?.Invoke("not running as root: file owners are not set");
+                    _warnedOwner = true;
+                }
+                if (m.Type != EntryType.Symlink) LibC.Chmod(full, m.Mode);
+            }
+            catch (IOException e)
+            {
+                throw new TreechunkException(e.Message, ExitCodes.EnvironmentError, e);
+            }
+            foreach (var (name, value) in m.Xattrs)
+            {
+                try
+                {
+                    LibC.SetXattr(full, name, value);
+                }
+                catch (IOException e)
+                {
+                    if (name == "security.selinux")
+                    {
+                        if (!_warnedSelinux) warn?.Invoke($"cannot set SELinux labels, skipping them ({e.Message})");
+                        _warnedSelinux = true;
+                    }
+                    else if (!_isRoot && !name.StartsWith("user.", StringComparison.Ordinal))
+                    {
+                        if (!_warnedXattr) warn?.Invoke($"not running as root: privileged xattrs are not set ({e.Message})");
+                        _warnedXattr = true;
+                    }
+                    else throw new TreechunkException(e.Message, ExitCodes.EnvironmentError, e);
+                }
+            }
+            long* times = stackalloc long[4];
+            times[0] = times[2] = m.MTime;
+            times[1] = times[3] = 0;
+            if (utimensat(AtFdCwd, Z(full), times, AtSymlinkNoFollow) != 0) throw Error("cannot set the mtime of", full);
+        }
+    }
+
+    private const int AtFdCwd = -100;
+    private const int AtSymlinkNoFollow = 0x100;
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int link(byte[] oldpath, byte[] newpath);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int symlink(byte[] target, byte[] linkpath);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int mkdir(byte[] path, uint mode);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int unlink(byte[] path);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int rmdir(byte[] path);
+
+    /// <summary>times points at two struct timespec {long tv_sec; long tv_nsec;} (64-bit Linux).</summary>
+    [DllImport("libc", SetLastError = true)]
+    private static extern unsafe int utimensat(int dirfd, byte[] path, long* times, int flags);
+
+    private static byte[] Z(string s)
+    {
+        var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];
+        Encoding.UTF8.GetBytes(s, bytes);
+        return bytes;
+    }
+
+    private static TreechunkException Error(string what, string path)
+    {
+        int errno = Marshal.GetLastPInvokeError();
+        return new TreechunkException($"{what} {path}: {Marshal.GetPInvokeErrorMessage(errno)}", ExitCodes.EnvironmentError);
+    }
+}

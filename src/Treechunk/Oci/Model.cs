@@ -1,0 +1,137 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Treechunk.Oci;
+
+public static class MediaTypes
+{
+    public const string ImageIndex = "application/vnd.oci.image.index.v1+json";
+    public const string ImageManifest = "application/vnd.oci.image.manifest.v1+json";
+    public const string ImageConfig = "application/vnd.oci.image.config.v1+json";
+    public const string Layer = "application/vnd.oci.image.layer.v1.tar";
+    public const string LayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
+    public const string LayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+    public const string DockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
+    public const string DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
+    public const string DockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+    public static bool IsIndex(string? mt) => mt is ImageIndex or DockerManifestList;
+    public static bool IsManifest(string? mt) => mt is ImageManifest or DockerManifest;
+}
+
+public static class Annotations
+{
+    public const string RefName = "org.opencontainers.image.ref.name";
+    public const string Components = "org.treechunk.components";
+    /// <summary>The key ostree-ext and rpm-ostree read for the same information.</summary>
+    public const string OstreeComponents = "ostree.components";
+    /// <summary>JSON object: component name -> [file count, bytes], so tools can show a layer by component without unpacking it.</summary>
+    public const string ComponentStats = "org.treechunk.component-stats";
+}
+
+public sealed class Descriptor
+{
+    [JsonPropertyName("mediaType")] public string MediaType { get; set; } = "";
+    [JsonPropertyName("digest")] public string Digest { get; set; } = "";
+    [JsonPropertyName("size")] public long Size { get; set; }
+    [JsonPropertyName("annotations"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public SortedDictionary<string, string>? Annotations { get; set; }
+    [JsonPropertyName("platform"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Platform? Platform { get; set; }
+}
+
+public sealed class Platform
+{
+    [JsonPropertyName("architecture")] public string Architecture { get; set; } = "";
+    [JsonPropertyName("os")] public string Os { get; set; } = "linux";
+    [JsonPropertyName("variant"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Variant { get; set; }
+}
+
+public sealed class ImageIndex
+{
+    [JsonPropertyName("schemaVersion")] public int SchemaVersion { get; set; } = 2;
+    [JsonPropertyName("mediaType"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? MediaType { get; set; } = MediaTypes.ImageIndex;
+    [JsonPropertyName("manifests")] public List<Descriptor> Manifests { get; set; } = [];
+    [JsonPropertyName("annotations"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public SortedDictionary<string, string>? Annotations { get; set; }
+}
+
+public sealed class ImageManifest
+{
+    [JsonPropertyName("schemaVersion")] public int SchemaVersion { get; set; } = 2;
+    [JsonPropertyName("mediaType"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? MediaType { get; set; } = MediaTypes.ImageManifest;
+    [JsonPropertyName("config")] public Descriptor Config { get; set; } = new();
+    [JsonPropertyName("layers")] public List<Descriptor> Layers { get; set; } = [];
+    [JsonPropertyName("annotations"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public SortedDictionary<string, string>? Annotations { get; set; }
+}
+
+public sealed class ImageConfig
+{
+    [JsonPropertyName("created"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Created { get; set; }
+    [JsonPropertyName("architecture")] public string Architecture { get; set; } = "";
+    [JsonPropertyName("os")] public string Os { get; set; } = "linux";
+    [JsonPropertyName("variant"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Variant { get; set; }
+    [JsonPropertyName("config"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ContainerConfig? Config { get; set; }
+    [JsonPropertyName("rootfs")] public RootFs RootFs { get; set; } = new();
+    [JsonPropertyName("history"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<HistoryEntry>? History { get; set; }
+}
+
+/// <summary>The runtime part of an image config. Unknown members are kept so that rechunking an image keeps them.</summary>
+public sealed class ContainerConfig
+{
+    [JsonPropertyName("User"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? User { get; set; }
+    [JsonPropertyName("ExposedPorts"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public SortedDictionary<string, JsonElement>? ExposedPorts { get; set; }
+    [JsonPropertyName("Env"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Env { get; set; }
+    [JsonPropertyName("Entrypoint"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Entrypoint { get; set; }
+    [JsonPropertyName("Cmd"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Cmd { get; set; }
+    [JsonPropertyName("Volumes"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public SortedDictionary<string, JsonElement>? Volumes { get; set; }
+    [JsonPropertyName("WorkingDir"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? WorkingDir { get; set; }
+    [JsonPropertyName("Labels"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public SortedDictionary<string, string>? Labels { get; set; }
+    [JsonPropertyName("StopSignal"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? StopSignal { get; set; }
+}
+
+public sealed class RootFs
+{
+    [JsonPropertyName("type")] public string Type { get; set; } = "layers";
+    [JsonPropertyName("diff_ids")] public List<string> DiffIds { get; set; } = [];
+}
+
+public sealed class HistoryEntry
+{
+    [JsonPropertyName("created"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Created { get; set; }
+    [JsonPropertyName("created_by"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? CreatedBy { get; set; }
+    [JsonPropertyName("comment"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Comment { get; set; }
+    [JsonPropertyName("empty_layer"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool EmptyLayer { get; set; }
+}
+
+/// <summary>Canonical JSON for everything we write: compact, members in declaration order, maps sorted, so digests are stable.</summary>
+public static class OciJson
+{
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = false,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public static byte[] Serialize<T>(T value) => JsonSerializer.SerializeToUtf8Bytes(value, Options);
+
+    public static T Deserialize<T>(ReadOnlySpan<byte> json, string what)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(json, Options) ?? throw new TreechunkException($"{what} is empty (null)");
+        }
+        catch (JsonException e)
+        {
+            throw new TreechunkException($"{what} is not valid JSON: {e.Message.Split('\n')[0]}");
+        }
+    }
+}

@@ -1,0 +1,239 @@
+using System.IO.Compression;
+using System.Text;
+using Treechunk.Trees;
+
+namespace Treechunk.Packages;
+
+/// <summary>
+/// The dpkg database of a Debian-family tree: var/lib/dpkg/status for what is installed and
+/// var/lib/dpkg/info/*.list for the files of each package. Read through the tree's streams only,
+/// so it works the same on a directory, an image or a commit.
+/// </summary>
+public sealed class DpkgDatabase : IPackageDatabase
+{
+    public const string StatusPath = "var/lib/dpkg/status";
+    private const string InfoDir = "var/lib/dpkg/info";
+
+    // Want states do not matter (a held or to-be-removed package is still on disk); these are
+    // the status states in which the package's files are unpacked. "config-files" and
+    // "not-installed" leave only conffiles or nothing, so they own nothing.
+    private static readonly HashSet<string> StatesWithFiles = new(StringComparer.Ordinal)
+    {
+        "installed", "triggers-pending", "triggers-awaited", "half-configured", "unpacked",
+    };
+
+    public string Kind => "dpkg";
+    public IReadOnlyDictionary<string, string> OwnerOf { get; }
+    public IReadOnlyDictionary<string, PackageComponent> Components { get; }
+
+    private DpkgDatabase(Dictionary<string, string> ownerOf, SortedDictionary<string, PackageComponent> components)
+    {
+        OwnerOf = ownerOf;
+        Components = components;
+    }
+
+    /// <summary>One installed binary package as the status file describes it.</summary>
+    internal sealed record Package(string Name, string Architecture, string Source, bool MultiArchSame);
+
+    /// <summary>Reads the database, or returns null when the tree has no dpkg status file.</summary>
+    public static DpkgDatabase? TryOpen(ITree tree)
+    {
+        using var status = OwnershipBuilder.OpenFile(tree, StatusPath);
+        if (status == null) return null;
+        var packages = ParseStatus(status);
+
+        // Ordinal (name, arch) order makes the first claim on a shared path reproducible.
+        packages.Sort((a, b) =>
+        {
+            int c = string.CompareOrdinal(a.Name, b.Name);
+            return c != 0 ? c : string.CompareOrdinal(a.Architecture, b.Architecture);
+        });
+
+        var owners = new OwnershipBuilder(tree);
+        var members = new Dictionary<string, SortedSet<string>>(StringComparer.Ordinal);
+        var times = new Dictionary<string, HashSet<long>>(StringComparer.Ordinal);
+        foreach (var pkg in packages)
+        {
+            owners.AddPackage(pkg.Source, ReadList(tree, pkg));
+            if (!members.TryGetValue(pkg.Source, out var names))
+            {
+                members[pkg.Source] = names = new SortedSet<string>(StringComparer.Ordinal);
+                times[pkg.Source] = [];
+            }
+            names.Add(pkg.Name);
+            times[pkg.Source].UnionWith(ReadChangeTimes(tree, pkg));
+        }
+
+        var components = new SortedDictionary<string, PackageComponent>(StringComparer.Ordinal);
+        foreach (var (source, names) in members)
+            components[source] = new PackageComponent(source, names.ToList(),
+                times[source].OrderByDescending(t => t).ToList());
+        return new DpkgDatabase(owners.Build(), components);
+    }
+
+    /// <summary>The packages of a status file whose files are on disk, in file order.</summary>
+    internal static List<Package> ParseStatus(Stream status)
+    {
+        var result = new List<Package>();
+        using var reader = new StreamReader(status, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
+        var fields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        string? lastField = null;
+        int lineNo = 0;
+
+        void EndParagraph()
+        {
+            if (fields.Count > 0) AddPackage(fields, result);
+            fields.Clear();
+            lastField = null;
+        }
+
+        for (string? line; (line = reader.ReadLine()) != null;)
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                EndParagraph();
+                continue;
+            }
+            if (line[0] is ' ' or '\t')
+            {
+                // Continuation lines only extend multi-line fields such as Description and
+                // Conffiles, none of which we read; keep them anyway so the model is faithful.
+                if (lastField == null)
+                    throw new TreechunkException($"{StatusPath}:{lineNo}: continuation line outside a field");
+                fields[lastField] += "\n" + line;
+                continue;
+            }
+            if (line[0] == '#') continue;
+            var colon = line.IndexOf(':');
+            if (colon <= 0)
+                throw new TreechunkException($"{StatusPath}:{lineNo}: expected 'Field: value', got '{Truncate(line)}'");
+            lastField = line[..colon].Trim();
+            fields[lastField] = line[(colon + 1)..].Trim();
+        }
+        EndParagraph();
+        return result;
+    }
+
+    private static void AddPackage(Dictionary<string, string> fields, List<Package> result)
+    {
+        if (!fields.TryGetValue("Package", out var name) || name.Length == 0) return;
+        if (!fields.TryGetValue("Status", out var status)) return;
+        var words = status.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length != 3 || !StatesWithFiles.Contains(words[2])) return;
+
+        var source = fields.GetValueOrDefault("Source", "");
+        // "Source: bash (5.2.15-2)" names the source version when it differs from the binary's.
+        var paren = source.IndexOf('(');
+        if (paren >= 0) source = source[..paren];
+        source = source.Trim();
+        if (source.Length == 0) source = name;
+
+        var arch = fields.GetValueOrDefault("Architecture", "");
+        var multiArch = fields.GetValueOrDefault("Multi-Arch", "");
+        result.Add(new Package(name, arch, source, multiArch == "same"));
+    }
+
+    /// <summary>
+    /// The paths a package's .list file records. dpkg names the file "pkg:arch.list" for
+    /// Multi-Arch: same packages and "pkg.list" otherwise; both are tried because databases
+    /// converted across dpkg versions are not always consistent.
+    /// </summary>
+    private static List<string> ReadList(ITree tree, Package pkg)
+    {
+        var plain = $"{InfoDir}/{pkg.Name}.list";
+        var qualified = $"{InfoDir}/{pkg.Name}:{pkg.Architecture}.list";
+        string[] candidates = pkg.MultiArchSame ? [qualified, plain] : [plain, qualified];
+        foreach (var candidate in candidates)
+        {
+            using var stream = OwnershipBuilder.OpenFile(tree, candidate);
+            if (stream == null) continue;
+            var paths = new List<string>();
+            using var reader = new StreamReader(stream, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
+            for (string? line; (line = reader.ReadLine()) != null;)
+                if (line.Length > 0) paths.Add(line);
+            return paths;
+        }
+        // A package can be installed with no list (stripped images): it simply owns nothing.
+        return [];
+    }
+
+    /// <summary>
+    /// Entry times from the package's Debian changelogs: changelog.Debian.gz (changelog.gz for
+    /// native packages, which have no separate Debian changelog) plus the binNMU changelog.
+    /// </summary>
+    private static IEnumerable<long> ReadChangeTimes(ITree tree, Package pkg)
+    {
+        var doc = $"usr/share/doc/{pkg.Name}";
+        var times = new List<long>();
+        var debian = OwnershipBuilder.FindFile(tree, $"{doc}/changelog.Debian.gz")
+                     ?? OwnershipBuilder.FindFile(tree, $"{doc}/changelog.gz");
+        var binNmu = pkg.Architecture.Length > 0 ? OwnershipBuilder.FindFile(tree, $"{doc}/changelog.Debian.{pkg.Architecture}.gz") : null;
+        foreach (var entry in new[] { debian, binNmu })
+        {
+            if (entry == null) continue;
+            using var stream = tree.OpenContent(entry);
+            times.AddRange(ParseChangelogTimes(stream));
+        }
+        return times;
+    }
+
+    /// <summary>Times of the trailer lines of a gzip-compressed Debian changelog; a damaged file yields what was read.</summary>
+    internal static List<long> ParseChangelogTimes(Stream gzipped)
+    {
+        var times = new List<long>();
+        try
+        {
+            using var gz = new GZipStream(gzipped, CompressionMode.Decompress, leaveOpen: true);
+            using var reader = new StreamReader(gz, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
+            for (string? line; (line = reader.ReadLine()) != null;)
+                if (line.StartsWith(" -- ", StringComparison.Ordinal) && ParseTrailerTime(line) is { } t)
+                    times.Add(t);
+        }
+        catch (InvalidDataException)
+        {
+            // Change history only tunes layer packing; a corrupt changelog must not stop a build.
+        }
+        return times;
+    }
+
+    private static readonly string[] Months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+
+    /// <summary>
+    /// The date of " -- Name &lt;mail&gt;  Thu, 01 Jun 2023 10:00:00 +0000" as Unix seconds. Hand
+    /// parsed because real changelogs vary (single-digit days, wrong weekdays) in ways an exact
+    /// format string rejects.
+    /// </summary>
+    internal static long? ParseTrailerTime(string line)
+    {
+        var gt = line.LastIndexOf('>');
+        if (gt < 0) return null;
+        var tokens = line[(gt + 1)..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries).ToList();
+        if (tokens.Count > 0 && tokens[0].EndsWith(',')) tokens.RemoveAt(0);
+        if (tokens.Count < 5) return null;
+        if (!int.TryParse(tokens[0], out var day)) return null;
+        var month = Array.IndexOf(Months, tokens[1].ToLowerInvariant()[..Math.Min(3, tokens[1].Length)]) + 1;
+        if (month == 0 || !int.TryParse(tokens[2], out var year)) return null;
+        var hms = tokens[3].Split(':');
+        if (hms.Length is < 2 or > 3) return null;
+        if (!int.TryParse(hms[0], out var hour) || !int.TryParse(hms[1], out var minute)) return null;
+        var second = 0;
+        if (hms.Length == 3 && !int.TryParse(hms[2], out second)) return null;
+        var zone = tokens[4];
+        if (zone.Length != 5 || zone[0] is not ('+' or '-') || !int.TryParse(zone.AsSpan(1), out var hhmm)) return null;
+        var offset = TimeSpan.FromMinutes((hhmm / 100 * 60 + hhmm % 100) * (zone[0] == '-' ? -1 : 1));
+        try
+        {
+            // Leap seconds ("23:59:60") appear in a few changelogs; fold them into the next second.
+            var extra = second == 60 ? 1 : 0;
+            var dto = new DateTimeOffset(year, month, day, hour, minute, second - extra, offset);
+            return dto.ToUnixTimeSeconds() + extra;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static string Truncate(string s) => s.Length <= 60 ? s : s[..60] + "...";
+}

@@ -1,0 +1,171 @@
+using Treechunk.Trees;
+
+namespace Treechunk.Packages;
+
+/// <summary>
+/// A group of binary packages built from one source package. Binaries of one source are
+/// rebuilt and updated together, so they are the unit that layers are made of.
+/// </summary>
+/// <param name="Name">The source package name.</param>
+/// <param name="Packages">The installed binary package names, sorted (ordinal).</param>
+/// <param name="ChangeTimes">Changelog entry times in Unix seconds, newest first, distinct; empty when unknown.</param>
+public sealed record PackageComponent(string Name, IReadOnlyList<string> Packages, IReadOnlyList<long> ChangeTimes);
+
+/// <summary>The package manager's record of which files of a tree belong to which component.</summary>
+public interface IPackageDatabase
+{
+    /// <summary>"dpkg" or "rpm".</summary>
+    string Kind { get; }
+
+    /// <summary>
+    /// Tree path to component name, for paths present in the tree only. A path several packages
+    /// claim (shared directories) goes to the first package in ordinal name order.
+    /// </summary>
+    IReadOnlyDictionary<string, string> OwnerOf { get; }
+
+    /// <summary>Components by name; enumerates in ordinal name order.</summary>
+    IReadOnlyDictionary<string, PackageComponent> Components { get; }
+}
+
+public static class PackageDatabases
+{
+    /// <summary>
+    /// Reads the package database of a tree, or returns null when the tree has none we can read.
+    /// When a tree holds more than one (dpkg installed on Fedora, rpm installed on Debian), the
+    /// one with more components is the system's own.
+    /// </summary>
+    /// <param name="warn">Receives one line about a database that exists but cannot be read (Berkeley DB rpmdb).</param>
+    public static IPackageDatabase? Detect(ITree tree, Action<string>? warn = null)
+    {
+        var found = new List<IPackageDatabase>();
+        var dpkg = DpkgDatabase.TryOpen(tree);
+        if (dpkg != null) found.Add(dpkg);
+        var rpm = RpmDatabase.TryOpen(tree, warn);
+        if (rpm != null) found.Add(rpm);
+        if (found.Count == 0) return null;
+        // Stable order: dpkg wins a tie, so the choice never depends on anything but the tree.
+        return found.OrderByDescending(d => d.Components.Count).First();
+    }
+}
+
+/// <summary>
+/// Maps the absolute paths a package manager recorded to the paths the tree really has, and
+/// assigns owners deterministically.
+/// </summary>
+internal sealed class OwnershipBuilder
+{
+    // Same bound as the kernel's ELOOP: a symlink cycle in a hostile tree must not hang us.
+    private const int MaxSymlinkHops = 40;
+
+    private readonly ITree _tree;
+    private readonly List<(string Component, List<string> Paths)> _packages = [];
+
+    public OwnershipBuilder(ITree tree) => _tree = tree;
+
+    /// <summary>
+    /// Records the files of one package. Callers add packages in ordinal name order, so the
+    /// first claim on a shared path is the one that stays.
+    /// </summary>
+    public void AddPackage(string component, IEnumerable<string> recordedPaths)
+    {
+        var paths = new List<string>();
+        foreach (var raw in recordedPaths)
+        {
+            var p = TreePaths.Normalize(raw);
+            if (!string.IsNullOrEmpty(p)) paths.Add(p);
+        }
+        _packages.Add((component, paths));
+    }
+
+    /// <summary>Tree path to component, for the recorded paths the tree has.</summary>
+    public Dictionary<string, string> Build()
+    {
+        // A path the database lists anything beneath is a directory to the package manager. When
+        // the tree has a symlink there (usrmerge's bin -> usr/bin), the packages own the directory
+        // the link leads to, not the link, which the installer made and no package ships. This is
+        // decided over all packages: base-files lists /bin alone, bash lists /bin/bash.
+        var directories = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (_, paths) in _packages)
+            foreach (var p in paths)
+                foreach (var a in TreePaths.Ancestors(p))
+                    directories.Add(a);
+
+        var owner = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (component, paths) in _packages)
+        {
+            foreach (var p in paths)
+            {
+                var resolved = directories.Contains(p) ? ResolveAll(p) : ResolveParents(p);
+                if (string.IsNullOrEmpty(resolved) || _tree.Find(resolved) == null) continue;
+                owner.TryAdd(resolved, component);
+            }
+        }
+        return owner;
+    }
+
+    /// <summary>
+    /// The tree path a recorded path lands on when its parent directories are followed through
+    /// symlinks; the last component is kept as is (a package may ship a symlink). Null when the
+    /// path leaves the tree or loops.
+    /// </summary>
+    public string? ResolveParents(string path)
+    {
+        if (_tree.Find(path) != null) return path;
+        var slash = path.LastIndexOf('/');
+        if (slash < 0) return path;
+        var parent = ResolveAll(path[..slash]);
+        if (parent == null) return null;
+        var name = path[(slash + 1)..];
+        return parent.Length == 0 ? name : parent + "/" + name;
+    }
+
+    /// <summary>Follows symlinks in every component, like realpath inside the tree root.</summary>
+    public string? ResolveAll(string path) => Resolve(_tree, path);
+
+    internal static string? Resolve(ITree tree, string path)
+    {
+        var pending = new Stack<string>();
+        var parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        for (int i = parts.Length - 1; i >= 0; i--) pending.Push(parts[i]);
+        var done = new List<string>();
+        int hops = 0;
+        while (pending.Count > 0)
+        {
+            var part = pending.Pop();
+            if (part == ".") continue;
+            if (part == "..")
+            {
+                // The root's parent is the root, as for a chrooted process.
+                if (done.Count > 0) done.RemoveAt(done.Count - 1);
+                continue;
+            }
+            done.Add(part);
+            var current = string.Join('/', done);
+            var entry = tree.Find(current);
+            if (entry is not { Type: EntryType.Symlink, LinkTarget: { } target }) continue;
+            if (++hops > MaxSymlinkHops) return null;
+            done.RemoveAt(done.Count - 1);
+            if (target.StartsWith('/')) done.Clear();
+            var targetParts = target.Split('/', StringSplitOptions.RemoveEmptyEntries);
+            for (int i = targetParts.Length - 1; i >= 0; i--) pending.Push(targetParts[i]);
+        }
+        return string.Join('/', done);
+    }
+
+    /// <summary>Opens a file of the tree by a path that may pass through symlinks; null when it is not a file.</summary>
+    internal static Stream? OpenFile(ITree tree, string path)
+    {
+        var entry = FindFile(tree, path);
+        return entry == null ? null : tree.OpenContent(entry);
+    }
+
+    /// <summary>The regular-file entry carrying the data of a path, following symlinks and hardlinks.</summary>
+    internal static TreeEntry? FindFile(ITree tree, string path)
+    {
+        var resolved = Resolve(tree, path);
+        if (string.IsNullOrEmpty(resolved)) return null;
+        var entry = tree.Find(resolved);
+        if (entry is { Type: EntryType.Hardlink, LinkTarget: { } first }) entry = tree.Find(first);
+        return entry is { Type: EntryType.Regular } ? entry : null;
+    }
+}

@@ -1,0 +1,127 @@
+using Treechunk.Posix;
+
+namespace Treechunk.Trees;
+
+/// <summary>
+/// A tree read from a root directory on disk with lstat semantics: symlinks are entries, never
+/// followed. Metadata is read once up front (it is small); content is streamed on demand.
+/// </summary>
+public sealed class DirectoryTree : ITree
+{
+    private readonly string _root;
+    private readonly List<TreeEntry> _entries;
+    private readonly Dictionary<string, TreeEntry> _byPath;
+
+    public string Description => _root;
+    public IReadOnlyList<TreeEntry> Entries => _entries;
+    public string RootPath => _root;
+
+    private DirectoryTree(string root, List<TreeEntry> entries)
+    {
+        _root = root;
+        _entries = entries;
+        _byPath = new Dictionary<string, TreeEntry>(entries.Count, StringComparer.Ordinal);
+        foreach (var e in entries) _byPath[e.Path] = e;
+    }
+
+    /// <param name="warn">Receives one line for each entry that cannot be represented (sockets).</param>
+    public static DirectoryTree Open(string root, Action<string>? warn = null)
+    {
+        root = System.IO.Path.GetFullPath(root);
+        LibC.FileStatus rootStat;
+        try
+        {
+            rootStat = LibC.LStat(root);
+        }
+        catch (IOException e)
+        {
+            throw new TreechunkException($"cannot read rootfs {root}: {FirstLine(e.Message, root)}");
+        }
+        if (!rootStat.IsDirectory)
+            throw new TreechunkException($"rootfs {root} is not a directory");
+
+        var raw = new List<(TreeEntry Entry, ulong Dev, ulong Ino, uint Nlink)>();
+        var stack = new Stack<string>();
+        stack.Push("");
+        while (stack.Count > 0)
+        {
+            var rel = stack.Pop();
+            var dir = rel.Length == 0 ? root : System.IO.Path.Join(root, rel);
+            IEnumerable<string> names;
+            try
+            {
+                names = new DirectoryInfo(dir).EnumerateFileSystemInfos().Select(i => i.Name).ToList();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new TreechunkException($"cannot read directory {dir}: {e.Message}", ExitCodes.EnvironmentError);
+            }
+            foreach (var name in names)
+            {
+                var path = rel.Length == 0 ? name : rel + "/" + name;
+                var full = System.IO.Path.Join(root, path);
+                var st = LibC.LStat(full);
+                if (st.IsSocket)
+                {
+                    warn?.Invoke($"skipping socket {path} (sockets cannot be stored in an image)");
+                    continue;
+                }
+                var type = st.IsDirectory ? EntryType.Directory
+                    : st.IsRegular ? EntryType.Regular
+                    : st.IsSymlink ? EntryType.Symlink
+                    : st.IsCharDevice ? EntryType.CharDevice
+                    : st.IsBlockDevice ? EntryType.BlockDevice
+                    : st.IsFifo ? EntryType.Fifo
+                    : throw new TreechunkException($"unsupported file type at {path}");
+                var entry = new TreeEntry
+                {
+                    Path = path,
+                    Type = type,
+                    Mode = st.Permissions,
+                    Uid = (int)st.Uid,
+                    Gid = (int)st.Gid,
+                    Size = type == EntryType.Regular ? st.Size : 0,
+                    LinkTarget = type == EntryType.Symlink ? new FileInfo(full).LinkTarget : null,
+                    DevMajor = (int)st.RdevMajor,
+                    DevMinor = (int)st.RdevMinor,
+                    MTime = st.MTime,
+                    Xattrs = LibC.ListXattrs(full),
+                    InodeKey = st.Inode,
+                    LinkCount = (int)st.Nlink,
+                };
+                raw.Add((entry, st.Device, st.Inode, st.Nlink));
+                if (type == EntryType.Directory) stack.Push(path);
+            }
+        }
+
+        raw.Sort((a, b) => string.CompareOrdinal(a.Entry.Path, b.Entry.Path));
+        // The first path of a multiply-linked inode in sort order carries the data.
+        var firstPath = new Dictionary<(ulong, ulong), string>();
+        var entries = new List<TreeEntry>(raw.Count);
+        foreach (var (entry, dev, ino, nlink) in raw)
+        {
+            if (entry.Type == EntryType.Regular && nlink > 1)
+            {
+                if (firstPath.TryGetValue((dev, ino), out var first))
+                {
+                    entries.Add(entry with { Type = EntryType.Hardlink, LinkTarget = first, Size = 0 });
+                    continue;
+                }
+                firstPath[(dev, ino)] = entry.Path;
+            }
+            entries.Add(entry);
+        }
+        return new DirectoryTree(root, entries);
+    }
+
+    private static string FirstLine(string message, string root) =>
+        message.Replace("cannot stat " + root + ": ", "");
+
+    public Stream OpenContent(TreeEntry entry) =>
+        new FileStream(System.IO.Path.Join(_root, entry.Path), FileMode.Open, FileAccess.Read, FileShare.Read,
+            bufferSize: 0, FileOptions.SequentialScan);
+
+    public TreeEntry? Find(string path) => _byPath.GetValueOrDefault(path);
+
+    public void Dispose() { }
+}

@@ -1,0 +1,155 @@
+using Treechunk.Oci;
+
+namespace Treechunk.Trees;
+
+/// <summary>
+/// An OCI image's layers merged into one tree. Only file contents touch the disk, as plain files
+/// of the current user in a private staging directory; everything else (modes, owners, xattrs,
+/// device numbers, symlink targets, hardlink grouping) lives in memory. So flattening needs no
+/// root, and nothing is lost to what the staging filesystem or the current user could express.
+/// </summary>
+public sealed class FlattenedImageTree : ITree
+{
+    private readonly string _staging;
+    private readonly List<TreeEntry> _entries;
+    private readonly Dictionary<string, TreeEntry> _byPath;
+    /// <summary>Staged content file of each regular file and hardlink path.</summary>
+    private readonly Dictionary<string, string> _content;
+
+    public string Description { get; }
+    public IReadOnlyList<TreeEntry> Entries => _entries;
+
+    private FlattenedImageTree(string description, string staging, List<TreeEntry> entries, Dictionary<string, string> content)
+    {
+        Description = description;
+        _staging = staging;
+        _entries = entries;
+        _content = content;
+        _byPath = new Dictionary<string, TreeEntry>(entries.Count, StringComparer.Ordinal);
+        foreach (var e in entries) _byPath[e.Path] = e;
+    }
+
+    public static FlattenedImageTree Open(OciLayout layout, ImageManifest manifest, Action<string>? warn)
+    {
+        var staging = Path.Join(Path.GetTempPath(), "treechunk-flatten-" + Guid.NewGuid().ToString("N"));
+        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException();
+        try
+        {
+            Directory.CreateDirectory(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TreechunkException($"cannot create staging directory {staging}: {e.Message}", ExitCodes.EnvironmentError);
+        }
+        try
+        {
+            var applier = new LayerApplier(new StagingSink(staging), warn);
+            foreach (var layer in manifest.Layers) applier.ApplyLayer(layout, layer);
+            return Build($"image {layout.Root} ({manifest.Layers.Count} layers)", staging, applier.Snapshot());
+        }
+        catch
+        {
+            DeleteStaging(staging);
+            throw;
+        }
+    }
+
+    private static FlattenedImageTree Build(string description, string staging, IReadOnlyList<(string Path, LayerInode Inode)> snapshot)
+    {
+        var sorted = snapshot.OrderBy(e => e.Path, StringComparer.Ordinal).ToList();
+        var linkCount = new Dictionary<LayerInode, int>(ReferenceEqualityComparer.Instance);
+        foreach (var (_, inode) in sorted)
+            if (inode.Meta.Type == EntryType.Regular)
+                linkCount[inode] = linkCount.GetValueOrDefault(inode) + 1;
+
+        // Grouping comes from the final tree, not from the layers' link entries: if the path a
+        // layer linked to was later deleted, the first surviving path now carries the data.
+        var first = new Dictionary<LayerInode, (string Path, ulong Key)>(ReferenceEqualityComparer.Instance);
+        var entries = new List<TreeEntry>(sorted.Count);
+        var content = new Dictionary<string, string>(StringComparer.Ordinal);
+        ulong nextKey = 0;
+        foreach (var (path, inode) in sorted)
+        {
+            var m = inode.Meta;
+            if (m.Type != EntryType.Regular)
+            {
+                // Only regular files form hardlink groups in a tree; a hardlinked symlink or
+                // device becomes independent copies, each its own inode.
+                entries.Add(m with { Path = path, InodeKey = ++nextKey });
+                continue;
+            }
+            content[path] = (string)inode.SinkData!;
+            if (first.TryGetValue(inode, out var f))
+            {
+                entries.Add(m with { Path = path, Type = EntryType.Hardlink, LinkTarget = f.Path, Size = 0, InodeKey = f.Key, LinkCount = linkCount[inode] });
+                continue;
+            }
+            first[inode] = (path, ++nextKey);
+            entries.Add(m with { Path = path, InodeKey = nextKey, LinkCount = linkCount[inode] });
+        }
+        return new FlattenedImageTree(description, staging, entries, content);
+    }
+
+    public Stream OpenContent(TreeEntry entry)
+    {
+        if (!_content.TryGetValue(entry.Path, out var file))
+            throw new InvalidOperationException($"{entry.Path} is not a regular file of {Description}");
+        return new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
+    }
+
+    public TreeEntry? Find(string path) => _byPath.GetValueOrDefault(path);
+
+    public void Dispose() => DeleteStaging(_staging);
+
+    private static void DeleteStaging(string staging)
+    {
+        try
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Leftover temp files must not turn a finished job into a failure.
+        }
+    }
+
+    /// <summary>Stages each inode's content as one numbered file; paths and metadata stay in the applier's model.</summary>
+    private sealed class StagingSink(string staging) : ILayerSink
+    {
+        private long _next;
+
+        public void CreateDirectory(string path, LayerInode dir) { }
+
+        public void WriteFile(string path, LayerInode file, Stream content)
+        {
+            var staged = Path.Join(staging, (++_next).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            try
+            {
+                if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException();
+                using var fs = new FileStream(staged, new FileStreamOptions
+                {
+                    Mode = FileMode.CreateNew,
+                    Access = FileAccess.Write,
+                    BufferSize = 0,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                    PreallocationSize = file.Meta.Size,
+                });
+                content.CopyTo(fs, 1 << 16);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new TreechunkException($"cannot stage {path} in {staging}: {e.Message}", ExitCodes.EnvironmentError, e);
+            }
+            file.SinkData = staged;
+        }
+
+        public void CreateHardlink(string path, string existingPath, LayerInode inode) { }
+
+        public void CreateSpecial(string path, LayerInode inode) { }
+
+        public void Remove(string path, LayerInode inode, bool lastLink)
+        {
+            if (lastLink && inode.SinkData is string staged) File.Delete(staged);
+        }
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: installs prerequisites, builds, runs every test against the real peer
+# tools, and ends with one line "N passed, N failed, N skipped".
+set -euo pipefail
+cd "$(dirname "$0")"
+bash scripts/setup.sh
+results="$(pwd)/TestResults"
+rm -rf "$results"
+set +e
+dotnet test Treechunk.slnx --nologo --no-restore -c Release \
+  --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \
+  --results-directory "$results" "$@"
+status=$?
+set -e
+trx=$(find "$results" -name 'results.trx' | head -n 1)
+if [ -z "$trx" ]; then
+  echo "0 passed, 1 failed, 0 skipped"
+  echo "test.sh: no test results were written (build failure?)" >&2
+  exit 1
+fi
+counters=$(grep -o '<Counters [^>]*>' "$trx")
+get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+passed=$(get passed); failed=$(get failed); total=$(get total); executed=$(get executed)
+skipped=$(( total - executed ))
+failed=$(( failed + $(get error) + $(get timeout) + $(get aborted) ))
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then exit 1; fi

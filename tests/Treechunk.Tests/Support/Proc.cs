@@ -1,0 +1,110 @@
+using System.Diagnostics;
+
+namespace Treechunk.Tests.Support;
+
+public sealed record ProcResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+}
+
+/// <summary>Runs real programs (peers such as skopeo, umoci, ostree, and our own CLI).</summary>
+public static class Proc
+{
+    public static ProcResult Run(string file, IEnumerable<string> args, string? cwd = null,
+        IDictionary<string, string>? env = null, TimeSpan? timeout = null)
+    {
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = cwd ?? Environment.CurrentDirectory,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        if (env != null) foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout ?? TimeSpan.FromMinutes(10)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {string.Join(' ', args)} timed out");
+        }
+        return new ProcResult(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Runs and asserts success, returning stdout.</summary>
+    public static string Check(string file, params string[] args)
+    {
+        var r = Run(file, args);
+        if (r.ExitCode != 0) throw new Xunit.Sdk.XunitException($"{file} {string.Join(' ', args)} failed: {r}");
+        return r.Stdout;
+    }
+
+    public static string Sh(string script) => Check("bash", "-euo", "pipefail", "-c", script);
+}
+
+/// <summary>Peer tools the tests need. A missing tool is a failure, never a skip (CI installs them).</summary>
+public static class Tools
+{
+    public static string Require(string name)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':'))
+        {
+            var full = System.IO.Path.Join(dir, name);
+            if (File.Exists(full)) return full;
+        }
+        throw new Xunit.Sdk.XunitException($"required peer tool '{name}' is not installed (run .ci/run or install it with apt-get)");
+    }
+}
+
+/// <summary>Our own CLI, run as a real process so exit codes and stderr are what a user sees.</summary>
+public static class TreechunkCli
+{
+    private static readonly string Dll = System.IO.Path.Join(AppContext.BaseDirectory, "treechunk.dll");
+
+    public static ProcResult Run(params string[] args) => Proc.Run("dotnet", [Dll, .. args]);
+
+    public static ProcResult RunWithEnv(IDictionary<string, string> env, params string[] args) => Proc.Run("dotnet", [Dll, .. args], env: env);
+
+    public static string Check(params string[] args)
+    {
+        var r = Run(args);
+        if (r.ExitCode != 0) throw new Xunit.Sdk.XunitException($"treechunk {string.Join(' ', args)} failed: {r}");
+        return r.Stdout;
+    }
+
+    /// <summary>Asserts a failure the way the README promises: non-zero exit, one clear line on stderr, no stack trace.</summary>
+    public static string Fails(int? exitCode, params string[] args)
+    {
+        var r = Run(args);
+        if (r.ExitCode == 0) throw new Xunit.Sdk.XunitException($"treechunk {string.Join(' ', args)} should have failed: {r}");
+        if (exitCode != null && r.ExitCode != exitCode) throw new Xunit.Sdk.XunitException($"expected exit {exitCode}: {r}");
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith("warning:")).ToList();
+        if (lines.Count != 1) throw new Xunit.Sdk.XunitException($"expected one line on stderr: {r}");
+        if (r.Stderr.Contains("   at ") || r.Stderr.Contains("Exception")) throw new Xunit.Sdk.XunitException($"stack trace or exception name on stderr: {r}");
+        return lines[0];
+    }
+}
+
+/// <summary>Cached fixture trees built by the scripts in tests/fixtures.</summary>
+public static class Fixtures
+{
+    public static string RepoRoot
+    {
+        get
+        {
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir != null && !File.Exists(System.IO.Path.Join(dir.FullName, "Treechunk.slnx"))) dir = dir.Parent;
+            return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root");
+        }
+    }
+
+    private static readonly Lazy<string> DebianTreeLazy = new(() =>
+        Proc.Check("bash", System.IO.Path.Join(RepoRoot, "tests/fixtures/debian-tree.sh")).Trim());
+
+    /// <summary>A small real Debian bookworm rootfs (mmdebstrap, cached across runs).</summary>
+    public static string DebianTree => DebianTreeLazy.Value;
+}
