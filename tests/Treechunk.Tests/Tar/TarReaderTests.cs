@@ -302,6 +302,26 @@ public sealed class TarReaderTests
     }
 
     [Fact]
+    public void ContiguousFilesAreRegularAndUnknownTypesAreRefused()
+    {
+        using var tmp = new TempDir();
+        Python("""
+            import sys, tarfile, io
+            with tarfile.open(sys.argv[1], 'w', format=tarfile.GNU_FORMAT) as t:
+                c = tarfile.TarInfo('contiguous'); c.type = tarfile.CONTTYPE; c.size = 4
+                t.addfile(c, io.BytesIO(b'data'))
+                u = tarfile.TarInfo('weird'); u.type = b'Q'; u.size = 1
+                t.addfile(u, io.BytesIO(b'q'))
+            """, tmp["t.tar"]);
+        using var fs = File.OpenRead(tmp["t.tar"]);
+        using var reader = new TarReader(fs, "t.tar");
+        var c = reader.Next()!;
+        Assert.Equal((TarEntryType.Regular, 4L), (c.Type, c.Size));
+        var e = Assert.Throws<TreechunkException>(() => reader.Next());
+        Assert.Equal("t.tar: entry 'weird' has unsupported tar type 'Q'", e.Message);
+    }
+
+    [Fact]
     public void SparseFilesAreRefused()
     {
         Tools.Require("tar");
