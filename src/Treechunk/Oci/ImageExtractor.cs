@@ -15,27 +15,46 @@ public static class ImageExtractor
         targetDir = Path.GetFullPath(targetDir);
         if (File.Exists(targetDir) || (Directory.Exists(targetDir) && LibC.LStat(targetDir).IsSymlink))
             throw new TreechunkException($"extract target {targetDir} exists and is not a directory");
-        if (Directory.Exists(targetDir))
-        {
-            if (Directory.EnumerateFileSystemEntries(targetDir).Any())
-                throw new TreechunkException($"extract target {targetDir} is not empty");
-        }
-        else
-        {
-            try
-            {
-                Directory.CreateDirectory(targetDir);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new TreechunkException($"cannot create extract target {targetDir}: {e.Message}", ExitCodes.EnvironmentError);
-            }
-        }
+        if (Directory.Exists(targetDir) && Directory.EnumerateFileSystemEntries(targetDir).Any())
+            throw new TreechunkException($"extract target {targetDir} is not empty");
+        var parent = Path.GetDirectoryName(targetDir)!;
+        if (!Directory.Exists(parent))
+            throw new TreechunkException($"cannot extract into {targetDir}: {parent} does not exist", ExitCodes.EnvironmentError);
 
-        var sink = new DiskSink(targetDir, warn);
-        var applier = new LayerApplier(sink, warn);
-        foreach (var layer in manifest.Layers) applier.ApplyLayer(layout, layer);
-        sink.Finish(applier.Snapshot());
+        // Unpack beside the target and rename at the end, so a failed or interrupted extraction
+        // never leaves a directory that looks like a complete rootfs.
+        var staging = Path.Join(parent, $".{Path.GetFileName(targetDir)}.treechunk-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(staging);
+            var sink = new DiskSink(staging, warn);
+            var applier = new LayerApplier(sink, warn);
+            foreach (var layer in manifest.Layers) applier.ApplyLayer(layout, layer);
+            sink.Finish(applier.Snapshot());
+            if (Directory.Exists(targetDir)) Directory.Delete(targetDir);
+            Directory.Move(staging, targetDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TreechunkException($"cannot extract into {targetDir}: {e.Message}", ExitCodes.EnvironmentError);
+        }
+        finally
+        {
+            if (Directory.Exists(staging)) RemoveTree(staging);
+        }
+    }
+
+    private static void RemoveTree(string dir)
+    {
+        // Extracted trees may hold read-only directories; make them writable so they can go.
+        try
+        {
+            foreach (var d in Directory.EnumerateDirectories(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint }))
+                LibC.Chmod(d, 0x1C0);
+            LibC.Chmod(dir, 0x1C0);
+            Directory.Delete(dir, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>

@@ -124,9 +124,10 @@ public sealed class LayerApplier
         {
             hashing.CopyTo(Stream.Null);
         }
-        catch (IOException) when (inner != null)
+        catch (IOException e)
         {
-            return; // the original error is the one to report
+            if (inner != null) return; // the original error is the one to report
+            throw new TreechunkException($"cannot read layer blob {layer.Digest}: {e.Message}", ExitCodes.EnvironmentError, e);
         }
         var actual = hashing.Digest();
         if (actual != layer.Digest || hashing.BytesRead != layer.Size)

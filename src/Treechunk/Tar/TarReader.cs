@@ -106,7 +106,8 @@ public sealed class TarReader : IDisposable
                 return null;
             }
             byte type = _header[156];
-            string shortName = HeaderString(0, 100, headerOffset);
+            // Lenient here: when a long name follows, this field may be cut mid-character.
+            string shortName = Lenient(CField(0, 100));
             long size = ParseNumber(124, 12, "size", shortName);
             if (size < 0) throw Corrupt($"negative size in header of '{shortName}'");
 
@@ -139,23 +140,24 @@ public sealed class TarReader : IDisposable
     private TarEntry MakeEntry(byte type, long size, long headerOffset, string shortName,
         Dictionary<string, byte[]>? pax, string? gnuLongName, string? gnuLongLink)
     {
-        // Per-entry PAX records override global ones; an empty per-entry value deletes the key.
+        // Per-entry PAX records override global ones; an empty per-entry value deletes the key,
+        // except for an xattr, where empty is a legitimate value.
         var merged = new Dictionary<string, byte[]>(_global, StringComparer.Ordinal);
         if (pax != null)
             foreach (var (k, v) in pax)
-                if (v.Length == 0) merged.Remove(k);
+                if (v.Length == 0 && !IsXattrKey(k)) merged.Remove(k);
                 else merged[k] = v;
 
-        string path = shortName;
-        bool isGnu = _header.AsSpan(257, 8).SequenceEqual("ustar  \0"u8);
-        if (!isGnu && _header.AsSpan(257, 5).SequenceEqual("ustar"u8) && _header[345] != 0)
-            path = HeaderString(345, 155, headerOffset) + "/" + shortName;
-        if (gnuLongName != null) path = gnuLongName;
+        string path;
         if (merged.TryGetValue("path", out var paxPath)) path = Utf8(paxPath, "path", shortName);
-
-        string? link = _header[157] != 0 ? HeaderString(157, 100, headerOffset) : null;
-        if (gnuLongLink != null) link = gnuLongLink;
-        if (merged.TryGetValue("linkpath", out var paxLink)) link = Utf8(paxLink, "linkpath", path);
+        else if (gnuLongName != null) path = gnuLongName;
+        else
+        {
+            path = HeaderString(0, 100, headerOffset);
+            bool isGnu = _header.AsSpan(257, 8).SequenceEqual("ustar  \0"u8);
+            if (!isGnu && _header.AsSpan(257, 5).SequenceEqual("ustar"u8) && _header[345] != 0)
+                path = HeaderString(345, 155, headerOffset) + "/" + path;
+        }
 
         if (merged.Keys.Any(k => k.StartsWith("GNU.sparse.", StringComparison.Ordinal)))
             throw Corrupt($"entry '{path}' is a GNU sparse file, which is not supported");
@@ -175,6 +177,14 @@ public sealed class TarReader : IDisposable
         // Old (pre-POSIX) archives mark directories only by a trailing slash on a regular entry.
         if (entryType == TarEntryType.Regular && type == 0 && path.EndsWith('/')) entryType = TarEntryType.Directory;
 
+        string? link = null;
+        if (entryType is TarEntryType.Hardlink or TarEntryType.Symlink)
+        {
+            if (merged.TryGetValue("linkpath", out var paxLink)) link = Utf8(paxLink, "linkpath", path);
+            else if (gnuLongLink != null) link = gnuLongLink;
+            else if (_header[157] != 0) link = HeaderString(157, 100, headerOffset);
+        }
+
         if (merged.TryGetValue("size", out var paxSize)) size = PaxLong(paxSize, "size", path);
         if (size < 0) throw Corrupt($"negative size for '{path}'");
         long dataSize = entryType == TarEntryType.Regular ? size : 0;
@@ -191,8 +201,9 @@ public sealed class TarReader : IDisposable
             minor = Id(merged.TryGetValue("SCHILY.devminor", out var n) ? PaxLong(n, "SCHILY.devminor", path) : ParseNumber(337, 8, "devminor", path), "devminor", path);
         }
 
-        string? uname = merged.TryGetValue("uname", out var u) ? Utf8(u, "uname", path) : NullIfEmpty(HeaderString(265, 32, headerOffset));
-        string? gname = merged.TryGetValue("gname", out var g) ? Utf8(g, "gname", path) : NullIfEmpty(HeaderString(297, 32, headerOffset));
+        // Owner names are informational only: never fail an archive over their encoding.
+        string? uname = merged.TryGetValue("uname", out var u) ? Lenient(u) : NullIfEmpty(Lenient(CField(265, 32)));
+        string? gname = merged.TryGetValue("gname", out var g) ? Lenient(g) : NullIfEmpty(Lenient(CField(297, 32)));
 
         var xattrs = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var (k, v) in merged)
@@ -316,7 +327,7 @@ public sealed class TarReader : IDisposable
             if (eq < 0) throw Corrupt($"malformed PAX record in header of '{name}'");
             var key = Utf8(data.AsSpan(space + 1, eq - space - 1).ToArray(), "PAX key", name);
             var value = data.AsSpan(eq + 1, pos + len - 1 - eq - 1).ToArray();
-            if (isGlobal && value.Length == 0) into.Remove(key);
+            if (isGlobal && value.Length == 0 && !IsXattrKey(key)) into.Remove(key);
             else into[key] = value;
             pos += len;
         }
@@ -386,13 +397,17 @@ public sealed class TarReader : IDisposable
         return (int)v;
     }
 
-    private string HeaderString(int offset, int length, long headerOffset)
+    private string HeaderString(int offset, int length, long headerOffset) =>
+        Utf8(CField(offset, length), "name", $"header at offset {headerOffset}");
+
+    private byte[] CField(int offset, int length)
     {
         var f = _header.AsSpan(offset, length);
         int nul = f.IndexOf((byte)0);
-        if (nul >= 0) f = f[..nul];
-        return Utf8(f.ToArray(), "name", $"header at offset {headerOffset}");
+        return (nul >= 0 ? f[..nul] : f).ToArray();
     }
+
+    private static string Lenient(byte[] bytes) => Encoding.UTF8.GetString(bytes);
 
     private string CString(byte[] data, string name)
     {
@@ -413,6 +428,9 @@ public sealed class TarReader : IDisposable
             throw Corrupt($"{what} of {(entry.StartsWith("header at", StringComparison.Ordinal) ? entry : $"'{entry}'")} is not valid UTF-8");
         }
     }
+
+    private static bool IsXattrKey(string key) =>
+        key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal) || key.StartsWith("LIBARCHIVE.xattr.", StringComparison.Ordinal);
 
     private static string? NullIfEmpty(string s) => s.Length == 0 ? null : s;
 

@@ -150,6 +150,8 @@ public class BadInputTests : IClassFixture<BadInputTests.SmallImage>
         File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
         Assert.Contains(first, TreechunkCli.Fails(1, "oci", "verify-layers", copy));
         Assert.Contains(first, TreechunkCli.Fails(null, "oci", "extract", copy, tmp["x"]));
+        Assert.False(Directory.Exists(tmp["x"]), "a failed extraction must not leave a rootfs behind");
+        Assert.Empty(Directory.EnumerateFileSystemEntries(tmp.Path).Where(p => Path.GetFileName(p).StartsWith(".x.")));
         File.Delete(path);
         Assert.Contains("missing", TreechunkCli.Fails(1, "oci", "verify-layers", copy));
     }

@@ -155,6 +155,25 @@ public sealed class TarReaderTests
         Assert.Equal(File.ReadAllBytes(Path.Join(src, "big")), entries["big"].Data);
     }
 
+    [Theory]
+    [InlineData("gnu")]
+    [InlineData("pax")]
+    public void LongUtf8NamesCutMidCharacterInTheHeaderFieldStillRead(string format)
+    {
+        Tools.Require("tar");
+        using var tmp = new TempDir();
+        // 99 bytes then a two-byte character: the 100-byte name field ends inside it.
+        var name = new string('a', 99) + "é-tail";
+        var target = new string('t', 99) + "ü-target";
+        Directory.CreateDirectory(tmp["n"]);
+        File.WriteAllText(Path.Join(tmp["n"], name), "utf8");
+        File.CreateSymbolicLink(Path.Join(tmp["n"], "l"), target);
+        Proc.Check("tar", "-C", tmp["n"], $"--format={format}", "-cf", tmp["n.tar"], name, "l");
+        var entries = ByPath(ReadAll(tmp["n.tar"]));
+        Assert.Equal("utf8"u8.ToArray(), entries[name].Data);
+        Assert.Equal(target, entries["l"].Entry.LinkName);
+    }
+
     [Fact]
     public void ReadsUstarPrefixField()
     {
@@ -179,7 +198,7 @@ public sealed class TarReaderTests
                 t.addfile(a, io.BytesIO(b'abc'))
                 b = tarfile.TarInfo('short'); b.size = 2; b.mode = 0o600; b.uid = 5
                 b.pax_headers = {'path': 'overridden/by/pax/' + 'q' * 300, 'uid': '4294', 'mtime': '1700000000.75',
-                                 'SCHILY.xattr.security.capability': binary, 'SCHILY.xattr.user.a': 'A'}
+                                 'SCHILY.xattr.security.capability': binary, 'SCHILY.xattr.user.a': 'A', 'SCHILY.xattr.user.empty': ''}
                 t.addfile(b, io.BytesIO(b'xy'))
                 c = tarfile.TarInfo('lnk'); c.type = tarfile.SYMTYPE; c.linkname = 'short'
                 c.pax_headers = {'linkpath': 'l' * 400}
@@ -196,7 +215,8 @@ public sealed class TarReaderTests
         Assert.Equal(888, b.Gid);
         Assert.Equal(1700000000, b.MTime);
         Assert.Equal("xy"u8.ToArray(), entries[1].Data);
-        Assert.Equal(["security.capability", "user.a"], b.Xattrs.Select(x => x.Key));
+        Assert.Equal(["security.capability", "user.a", "user.empty"], b.Xattrs.Select(x => x.Key));
+        Assert.Empty(b.GetXattrValue("user.empty")!);
         Assert.Equal(new byte[] { 0, 1, 2, 0xff, 0xfe, 0x80 }, b.GetXattrValue("security.capability"));
         Assert.Equal(new string('l', 400), entries[2].Entry.LinkName);
         Assert.Equal(TarEntryType.Symlink, entries[2].Entry.Type);
