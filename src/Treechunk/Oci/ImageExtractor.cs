@@ -18,8 +18,14 @@ public static class ImageExtractor
         if (Directory.Exists(targetDir) && Directory.EnumerateFileSystemEntries(targetDir).Any())
             throw new TreechunkException($"extract target {targetDir} is not empty");
         var parent = Path.GetDirectoryName(targetDir)!;
-        if (!Directory.Exists(parent))
-            throw new TreechunkException($"cannot extract into {targetDir}: {parent} does not exist", ExitCodes.EnvironmentError);
+        try
+        {
+            Directory.CreateDirectory(parent);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TreechunkException($"cannot create extract target {targetDir}: {e.Message}", ExitCodes.EnvironmentError);
+        }
 
         // Unpack beside the target and rename at the end, so a failed or interrupted extraction
         // never leaves a directory that looks like a complete rootfs.
