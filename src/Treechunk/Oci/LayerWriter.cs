@@ -24,7 +24,8 @@ public static class LayerWriter
             {
                 using var compressedHash = new HashingStream(file, leaveOpen: true);
                 var compressor = LayerCompression.Compress(compressedHash, compression, level);
-                var uncompressedHash = new HashingStream(compressor, leaveOpen: true);
+                // Uncompressed layers are their own diff_id: hash them once.
+                var uncompressedHash = compression == Compression.None ? compressedHash : new HashingStream(compressor, leaveOpen: true);
                 // Tar headers are 512-byte writes; batch them before they reach the hash and compressor.
                 var buffered = new BufferedStream(uncompressedHash, 1 << 16);
                 using (var tar = new PaxTarWriter(buffered, sourceDateEpoch))
@@ -43,7 +44,7 @@ public static class LayerWriter
                 buffered.Flush();
                 diffId = uncompressedHash.Digest();
                 uncompressed = uncompressedHash.BytesWritten;
-                uncompressedHash.Dispose();
+                if (uncompressedHash != compressedHash) uncompressedHash.Dispose();
                 compressor.Dispose(); // ends the compressed stream, writing its trailer through compressedHash
                 digest = compressedHash.Digest();
                 size = compressedHash.BytesWritten;

@@ -1,0 +1,61 @@
+using System.Text;
+using Treechunk.Build;
+using Treechunk.Chunking;
+using Treechunk.Trees;
+
+namespace Treechunk.Tests.Build;
+
+public class LayerContentsTests
+{
+    /// <summary>A tree held in memory, for exercising the pipeline stages without a filesystem.</summary>
+    private sealed class MemoryTree(IEnumerable<TreeEntry> entries) : ITree
+    {
+        private readonly List<TreeEntry> _entries = entries.OrderBy(e => e.Path, StringComparer.Ordinal).ToList();
+        public string Description => "memory";
+        public IReadOnlyList<TreeEntry> Entries => _entries;
+        public Stream OpenContent(TreeEntry entry) => new MemoryStream(new byte[entry.Size]);
+        public TreeEntry? Find(string path) => _entries.FirstOrDefault(e => e.Path == path);
+        public void Dispose() { }
+    }
+
+    private static TreeEntry Dir(string p, int uid = 0) => new() { Path = p, Type = EntryType.Directory, Mode = 0x1ED, Uid = uid };
+    private static TreeEntry File(string p, long size, params (string, string)[] xattrs) => new()
+    {
+        Path = p, Type = EntryType.Regular, Mode = 0x1A4, Size = size,
+        Xattrs = xattrs.Select(x => KeyValuePair.Create(x.Item1, Encoding.UTF8.GetBytes(x.Item2))).ToList(),
+    };
+
+    private static readonly MemoryTree Tree = new([
+        Dir("usr"), Dir("usr/lib"), Dir("srv", uid: 33),
+        File("usr/lib/huge.so", 5 << 20, ("security.selinux", "system_u:object_r:lib_t:s0")),
+        File("usr/lib/small.so", 1000),
+        File("srv/site.html", 10, ("user.component", "website")),
+        Dir("etc"), File("etc/ld.so.cache", 10),
+    ]);
+
+    [Fact]
+    public void Large_files_state_and_xattr_components_are_their_own()
+    {
+        var map = ComponentAssigner.Assign(Tree, ChunkAlgorithm.Package, 1 << 20, packages: null);
+        Assert.Equal("file:usr/lib/huge.so", map.ComponentOfPath["usr/lib/huge.so"]);
+        Assert.Equal(ComponentKind.LargeFile, map.Components.Single(c => c.Name == "file:usr/lib/huge.so").Kind);
+        Assert.Equal("website", map.ComponentOfPath["srv/site.html"]);
+        Assert.Equal("state", map.ComponentOfPath["etc/ld.so.cache"]);
+        Assert.StartsWith("unowned:", map.ComponentOfPath["usr/lib/small.so"]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Selinux_labels_are_kept_only_when_asked_and_parents_come_along(bool keepSelinux)
+    {
+        var map = ComponentAssigner.Assign(Tree, ChunkAlgorithm.Package, 1 << 20, packages: null);
+        var plan = ChunkPlanner.Plan(map.Components, 64);
+        var layers = ChunkedImageBuilder.LayerContents(Tree, map, plan, keepSelinux);
+        var huge = layers.Single(l => l.Any(e => e.Path == "usr/lib/huge.so"));
+        Assert.Equal(["usr", "usr/lib", "usr/lib/huge.so"], huge.Select(e => e.Path));
+        Assert.Equal(keepSelinux, huge[2].GetXattr("security.selinux") != null);
+        var site = layers.Single(l => l.Any(e => e.Path == "srv/site.html"));
+        Assert.Equal(33, site.Single(e => e.Path == "srv").Uid);
+    }
+}
