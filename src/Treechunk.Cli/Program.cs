@@ -19,6 +19,7 @@ public static class Program
         root.Options.Add(GlobalOptions.Debug);
         root.Subcommands.Add(ComposeCommands.Create());
         root.Subcommands.Add(OciCommands.Create());
+        root.Subcommands.Add(OstreeCommands.Create());
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

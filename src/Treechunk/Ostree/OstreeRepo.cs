@@ -1,0 +1,131 @@
+namespace Treechunk.Ostree;
+
+/// <summary>
+/// An OSTree repository on disk. This part holds what both readers and writers need: the
+/// config, the mode, object paths and refs. Reading objects lives in OstreeRepo.Read.cs,
+/// writing in OstreeRepo.Write.cs.
+/// </summary>
+public sealed partial class OstreeRepo
+{
+    public string Path { get; }
+    public RepoMode Mode { get; }
+
+    private OstreeRepo(string path, RepoMode mode)
+    {
+        Path = path;
+        Mode = mode;
+    }
+
+    public static OstreeRepo Open(string path)
+    {
+        if (!Directory.Exists(path)) throw new TreechunkException($"{path}: no such OSTree repository");
+        var configPath = System.IO.Path.Join(path, "config");
+        if (!File.Exists(configPath)) throw new TreechunkException($"{path} is not an OSTree repository (no config file)");
+        var config = KeyFile.Parse(File.ReadAllText(configPath), configPath);
+        var version = config.Get("core", "repo_version");
+        if (version != "1") throw new TreechunkException($"{configPath}: unsupported repo_version '{version ?? "(missing)"}' (expected 1)");
+        var modeText = config.Get("core", "mode") ?? "bare";
+        var mode = ParseMode(modeText) ?? throw new TreechunkException($"{configPath}: unknown repository mode '{modeText}' (expected bare, bare-user, bare-user-only or archive)");
+        return new OstreeRepo(path, mode);
+    }
+
+    public static RepoMode? ParseMode(string text) => text switch
+    {
+        "bare" => RepoMode.Bare,
+        "archive" or "archive-z2" => RepoMode.Archive,
+        "bare-user" => RepoMode.BareUser,
+        "bare-user-only" => RepoMode.BareUserOnly,
+        _ => null,
+    };
+
+    public static string ModeName(RepoMode mode) => mode switch
+    {
+        RepoMode.Bare => "bare",
+        RepoMode.Archive => "archive-z2",
+        RepoMode.BareUser => "bare-user",
+        _ => "bare-user-only",
+    };
+
+    public string ObjectPath(string checksum, ObjectType type) =>
+        System.IO.Path.Join(Path, OstreeObjects.RelativePath(checksum, type, Mode));
+
+    /// <summary>
+    /// Resolves a ref (refs/heads/REF, refs/remotes/REMOTE/REF, or "REMOTE:REF") or a full
+    /// checksum to a commit checksum.
+    /// </summary>
+    public string ResolveRev(string rev)
+    {
+        if (rev.Length == 64 && rev.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f')) return rev;
+        ValidateRefName(rev.Replace(':', '/'));
+        var candidates = new List<string>();
+        int colon = rev.IndexOf(':');
+        if (colon > 0) candidates.Add(System.IO.Path.Join(Path, "refs", "remotes", rev[..colon], rev[(colon + 1)..]));
+        else
+        {
+            candidates.Add(System.IO.Path.Join(Path, "refs", "heads", rev));
+            candidates.Add(System.IO.Path.Join(Path, "refs", "remotes", rev));
+        }
+        foreach (var file in candidates)
+        {
+            if (!File.Exists(file)) continue;
+            var text = File.ReadAllText(file).Trim();
+            OstreeObjects.ValidateChecksum(text);
+            return text;
+        }
+        throw new TreechunkException($"{Path}: no ref '{rev}' (see treechunk ostree refs --repo {Path})");
+    }
+
+    /// <summary>All refs: local heads as "name", remote ones as "remote:name", sorted.</summary>
+    public SortedDictionary<string, string> ListRefs()
+    {
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        void Walk(string dir, Func<string, string> name)
+        {
+            if (!Directory.Exists(dir)) return;
+            foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
+            {
+                var rel = System.IO.Path.GetRelativePath(dir, file).Replace('\\', '/');
+                var text = File.ReadAllText(file).Trim();
+                if (text.Length == 64) result[name(rel)] = text;
+            }
+        }
+        Walk(System.IO.Path.Join(Path, "refs", "heads"), r => r);
+        var remotes = System.IO.Path.Join(Path, "refs", "remotes");
+        if (Directory.Exists(remotes))
+            foreach (var remote in Directory.EnumerateDirectories(remotes))
+                Walk(remote, r => System.IO.Path.GetFileName(remote) + ":" + r);
+        return result;
+    }
+
+    public static void ValidateRefName(string name)
+    {
+        if (name.Length == 0 || name.StartsWith('/') || name.EndsWith('/') || name.Split('/').Any(p => p is "" or "." or ".."))
+            throw new TreechunkException($"invalid ref name '{name}'");
+    }
+}
+
+/// <summary>A minimal GLib key file reader: [groups] and key=value lines, '#' comments.</summary>
+public sealed class KeyFile
+{
+    private readonly Dictionary<(string Group, string Key), string> _values = new();
+
+    public static KeyFile Parse(string text, string what)
+    {
+        var kf = new KeyFile();
+        string? group = null;
+        int lineNo = 0;
+        foreach (var raw in text.Split('\n'))
+        {
+            lineNo++;
+            var line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#')) continue;
+            if (line.StartsWith('[') && line.EndsWith(']')) { group = line[1..^1]; continue; }
+            int eq = line.IndexOf('=');
+            if (eq <= 0 || group == null) throw new TreechunkException($"{what}:{lineNo}: not a key file line: '{line}'");
+            kf._values[(group, line[..eq].Trim())] = line[(eq + 1)..].Trim();
+        }
+        return kf;
+    }
+
+    public string? Get(string group, string key) => _values.GetValueOrDefault((group, key));
+}
