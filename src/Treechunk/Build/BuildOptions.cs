@@ -1,5 +1,6 @@
 using Treechunk.Chunking;
 using Treechunk.Oci;
+using Treechunk.Trees;
 
 namespace Treechunk.Build;
 
@@ -28,6 +29,19 @@ public sealed record BuildOptions
     public string CreatedBy { get; init; } = "treechunk compose build-chunked-oci";
     /// <summary>Runtime config (Env, Cmd, ...) carried over from a source image.</summary>
     public ContainerConfig? BaseConfig { get; init; }
+    /// <summary>A layer appended after the planned ones, outside the plan (e.g. the OSTree commit layer).</summary>
+    public FinalLayer? FinalLayer { get; init; }
+}
+
+/// <summary>
+/// Files written as the image's last layer, kept apart so that changing them (a new commit
+/// object) changes nothing else in the image. Parent directories come from
+/// <see cref="ParentSource"/> when it has them, else are synthesised (root-owned, 0755).
+/// </summary>
+public sealed record FinalLayer(ITree Files, string Component, ITree? ParentSource)
+{
+    /// <summary>A config label that receives this layer's diff_id (ostree-ext's ostree.final-diffid).</summary>
+    public string? DiffIdLabel { get; init; }
 }
 
 /// <summary>Receives progress from a build; the CLI draws it, tests ignore it.</summary>

@@ -79,6 +79,14 @@ public static class ChunkedImageBuilder
                 written[i] = LayerWriter.Write(tree, layerEntries[i], writer.BlobsDir, options.Compression, level, options.SourceDateEpoch);
                 progress.LayerDone(i, written[i].UncompressedSize);
             });
+            WrittenLayer? finalLayer = null;
+            List<string> synthesized = [];
+            if (options.FinalLayer is { } fl)
+            {
+                List<TreeEntry> entries;
+                (entries, synthesized) = FinalLayerContents(fl);
+                finalLayer = LayerWriter.Write(fl.Files, entries, writer.BlobsDir, options.Compression, level, options.SourceDateEpoch);
+            }
             EndPhase("write");
 
             progress.Phase("Writing manifest");
@@ -86,6 +94,7 @@ public static class ChunkedImageBuilder
             var labels = new SortedDictionary<string, string>(StringComparer.Ordinal);
             if (options.BaseConfig?.Labels != null) foreach (var (k, v) in options.BaseConfig.Labels) labels[k] = v;
             foreach (var (k, v) in options.Labels) labels[k] = v;
+            if (finalLayer != null && options.FinalLayer!.DiffIdLabel is { } diffIdLabel) labels[diffIdLabel] = finalLayer.DiffId;
             var runtime = options.BaseConfig ?? new ContainerConfig();
             runtime.Labels = labels.Count > 0 ? labels : null;
             var config = new ImageConfig
@@ -94,11 +103,11 @@ public static class ChunkedImageBuilder
                 Architecture = Platforms.Normalize(options.Architecture),
                 Os = "linux",
                 Config = runtime,
-                RootFs = new RootFs { DiffIds = written.Select(w => w.DiffId).ToList() },
-                History = plan.Layers.Select(l => new HistoryEntry
-                {
-                    Created = created, CreatedBy = options.CreatedBy, Comment = string.Join(",", l.Components),
-                }).ToList(),
+                RootFs = new RootFs { DiffIds = written.Append(finalLayer).OfType<WrittenLayer>().Select(w => w.DiffId).ToList() },
+                History = plan.Layers.Select(l => string.Join(",", l.Components))
+                    .Append(options.FinalLayer?.Component).OfType<string>()
+                    .Select(comment => new HistoryEntry { Created = created, CreatedBy = options.CreatedBy, Comment = comment })
+                    .ToList(),
             };
             var componentByName = components.Components.ToDictionary(c => c.Name, StringComparer.Ordinal);
             var configDescriptor = writer.WriteBlob(OciJson.Serialize(config), MediaTypes.ImageConfig);
@@ -115,7 +124,7 @@ public static class ChunkedImageBuilder
                         [Annotations.ComponentStats] = ComponentStats.Format(plan.Layers[i].Components, componentByName),
                     };
                     return w.Descriptor;
-                }).ToList(),
+                }).Concat(finalLayer == null ? [] : [FinalDescriptor(finalLayer, options.FinalLayer!, synthesized)]).ToList(),
                 Annotations = options.Annotations.Count > 0
                     ? new SortedDictionary<string, string>(options.Annotations.ToDictionary(), StringComparer.Ordinal)
                     : null,
@@ -127,10 +136,10 @@ public static class ChunkedImageBuilder
             EndPhase("finalize");
 
             metrics.BytesIn = tree.Entries.Sum(e => e.Size);
-            metrics.BytesOut = written.Sum(w => w.Descriptor.Size);
-            metrics.UncompressedBytes = written.Sum(w => w.UncompressedSize);
+            metrics.BytesOut = written.Sum(w => w.Descriptor.Size) + (finalLayer?.Descriptor.Size ?? 0);
+            metrics.UncompressedBytes = written.Sum(w => w.UncompressedSize) + (finalLayer?.UncompressedSize ?? 0);
             metrics.Files = tree.Entries.Count;
-            metrics.Layers = written.Length;
+            metrics.Layers = written.Length + (finalLayer != null ? 1 : 0);
             metrics.Components = components.Components.Count;
             return new BuildResult(manifestDescriptor, manifest, config, components, plan, algorithm, packages?.Kind, metrics);
         }
@@ -168,6 +177,41 @@ public static class ChunkedImageBuilder
         }
         foreach (var list in result) list.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
         return result;
+    }
+
+    /// <summary>Annotation on the final layer listing the parent directories it created that the tree does not have.</summary>
+    public const string SynthesizedDirsAnnotation = "org.treechunk.synthesized-dirs";
+
+    private static (List<TreeEntry> Entries, List<string> Synthesized) FinalLayerContents(FinalLayer fl)
+    {
+        var result = new List<TreeEntry>();
+        var synthesized = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in fl.Files.Entries)
+        {
+            foreach (var ancestor in TreePaths.Ancestors(e.Path))
+            {
+                if (!seen.Add(ancestor)) continue;
+                if (fl.Files.Find(ancestor) is { } own) { result.Add(own); continue; }
+                if (fl.ParentSource?.Find(ancestor) is { Type: EntryType.Directory } real) { result.Add(real); continue; }
+                result.Add(new TreeEntry { Path = ancestor, Type = EntryType.Directory, Mode = 0x1ED });
+                synthesized.Add(ancestor);
+            }
+            if (seen.Add(e.Path)) result.Add(e);
+        }
+        result.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return (result, synthesized);
+    }
+
+    private static Descriptor FinalDescriptor(WrittenLayer layer, FinalLayer fl, List<string> synthesized)
+    {
+        layer.Descriptor.Annotations = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            [Annotations.Components] = fl.Component,
+            [Annotations.OstreeComponents] = fl.Component,
+        };
+        if (synthesized.Count > 0) layer.Descriptor.Annotations[SynthesizedDirsAnnotation] = string.Join(",", synthesized);
+        return layer.Descriptor;
     }
 
     private static TreeEntry Filter(TreeEntry e, bool keepSelinux) =>

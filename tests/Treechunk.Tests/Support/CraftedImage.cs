@@ -10,7 +10,10 @@ namespace Treechunk.Tests.Support;
 /// </summary>
 public static class CraftedImage
 {
-    public static void Write(string layoutDir, params byte[][] layerTars)
+    public static void Write(string layoutDir, params byte[][] layerTars) => Write(layoutDir, null, layerTars);
+
+    /// <param name="labelsJson">JSON object text for config.Labels, or null.</param>
+    public static void Write(string layoutDir, string? labelsJson, params byte[][] layerTars)
     {
         var blobs = Path.Join(layoutDir, "blobs", "sha256");
         Directory.CreateDirectory(blobs);
@@ -30,7 +33,7 @@ public static class CraftedImage
             diffIds.Add("sha256:" + Convert.ToHexStringLower(SHA256.HashData(tar)));
             layers.Add($"{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"{Put(gzBytes)}\",\"size\":{gzBytes.Length}}}");
         }
-        var config = Encoding.UTF8.GetBytes($"{{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[{string.Join(",", diffIds.Select(d => $"\"{d}\""))}]}}}}");
+        var config = Encoding.UTF8.GetBytes($"{{\"architecture\":\"amd64\",\"os\":\"linux\",{(labelsJson != null ? $"\"config\":{{\"Labels\":{labelsJson}}}," : "")}\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[{string.Join(",", diffIds.Select(d => $"\"{d}\""))}]}}}}");
         var configDigest = Put(config);
         var manifest = Encoding.UTF8.GetBytes($"{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{configDigest}\",\"size\":{config.Length}}},\"layers\":[{string.Join(",", layers)}]}}");
         var manifestDigest = Put(manifest);
