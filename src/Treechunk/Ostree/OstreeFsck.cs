@@ -56,7 +56,7 @@ public static class OstreeFsck
             }
         }
 
-        var starts = rev != null ? [repo.ResolveRev(rev)] : repo.ListRefs().Values.Distinct().ToList();
+        List<string> starts = rev != null ? [repo.ResolveRev(rev)] : repo.ListRefs().Values.Distinct().ToList();
         var queue = new Queue<string>(starts);
         while (queue.Count > 0)
         {
@@ -65,7 +65,8 @@ public static class OstreeFsck
             if (!Try(checksum, ObjectType.Commit, null, () => commit = repo.ReadCommit(checksum))) continue;
             commits++;
             progress?.Invoke($"checking commit {checksum}");
-            Try(checksum, ObjectType.CommitMeta, null, () => repo.ReadCommitMeta(checksum));
+            if (repo.HasObject(checksum, ObjectType.CommitMeta))
+                Try(checksum, ObjectType.CommitMeta, null, () => repo.ReadCommitMeta(checksum));
             Try(commit!.RootMeta, ObjectType.DirMeta, "", () => repo.ReadDirMeta(commit.RootMeta));
             CheckTree(commit.RootTree);
             // History is often pulled shallow: a parent that is not here is not a problem.

@@ -117,7 +117,10 @@ public sealed record DirTree(IReadOnlyList<DirTreeFile> Files, IReadOnlyList<Dir
             : name;
 }
 
-/// <summary>A commit object. Timestamp is Unix seconds (stored big-endian).</summary>
+/// <summary>
+/// A commit object. Timestamp is Unix seconds (stored big-endian). Metadata keeps the order it
+/// was given in: ostree does not sort commit metadata, and the order is part of the checksum.
+/// </summary>
 public sealed record OstreeCommit(
     IReadOnlyList<KeyValuePair<string, Variant>> Metadata,
     string? Parent,
@@ -127,11 +130,14 @@ public sealed record OstreeCommit(
     string RootTree,
     string RootMeta)
 {
+    /// <summary>The rarely used "related objects" list (name, commit checksum), kept so a parsed commit re-serialises unchanged.</summary>
+    public IReadOnlyList<(string Name, string Checksum)> Related { get; init; } = [];
+
     public byte[] Serialize() => GVariant.Serialize(OstreeObjects.CommitSignature, new object[]
     {
-        Metadata.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => (object)new KeyValuePair<object, object>(m.Key, m.Value)).ToList(),
+        Metadata.Select(m => (object)new KeyValuePair<object, object>(m.Key, m.Value)).ToList(),
         Parent != null ? OstreeObjects.Raw(Parent) : Array.Empty<byte>(),
-        new List<object>(),
+        Related.Select(r => (object)new object[] { r.Name, OstreeObjects.Raw(r.Checksum) }).ToList(),
         Subject,
         Body,
         OstreeObjects.Be(Timestamp),
@@ -144,8 +150,9 @@ public sealed record OstreeCommit(
         var v = (object[])GVariant.Parse(OstreeObjects.CommitSignature, data);
         var meta = ((List<object>)v[0]).Cast<KeyValuePair<object, object>>().Select(kv => KeyValuePair.Create((string)kv.Key, (Variant)kv.Value)).ToList();
         var parent = (byte[])v[1];
+        var related = ((List<object>)v[2]).Cast<object[]>().Select(r => ((string)r[0], OstreeObjects.Hex((byte[])r[1]))).ToList();
         return new OstreeCommit(meta, parent.Length == 0 ? null : OstreeObjects.Hex(parent), (string)v[3], (string)v[4],
-            OstreeObjects.Be((ulong)v[5]), OstreeObjects.Hex((byte[])v[6]), OstreeObjects.Hex((byte[])v[7]));
+            OstreeObjects.Be((ulong)v[5]), OstreeObjects.Hex((byte[])v[6]), OstreeObjects.Hex((byte[])v[7])) { Related = related };
     }
 
     public string? MetadataString(string key) =>

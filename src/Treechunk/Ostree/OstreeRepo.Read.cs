@@ -67,12 +67,7 @@ public sealed partial class OstreeRepo
 
     public string ObjectName(string checksum, ObjectType type) => $"{checksum}.{OstreeObjects.Extension(type, Mode)}";
 
-    public bool HasObject(string checksum, ObjectType type)
-    {
-        OstreeObjects.ValidateChecksum(checksum);
-        // lstat, not File.Exists: a bare repo's symlink objects may dangle.
-        return LibC.TryLStat(ObjectPath(checksum, type)) != null;
-    }
+    // HasObject lives in OstreeRepo.Write.cs (File.Exists, which is true for a dangling symlink object too).
 
     /// <summary>A metadata object's bytes, verified against its name.</summary>
     public byte[] ReadMetadataObject(string checksum, ObjectType type)

@@ -46,8 +46,12 @@ public sealed partial class OstreeRepo
         _ => "bare-user-only",
     };
 
-    public string ObjectPath(string checksum, ObjectType type) =>
-        System.IO.Path.Join(Path, OstreeObjects.RelativePath(checksum, type, Mode));
+    public string ObjectPath(string checksum, ObjectType type)
+    {
+        // Checksums reach here from untrusted objects and command lines; never build a path from a malformed one.
+        OstreeObjects.ValidateChecksum(checksum);
+        return System.IO.Path.Join(Path, OstreeObjects.RelativePath(checksum, type, Mode));
+    }
 
     /// <summary>
     /// Resolves a ref (refs/heads/REF, refs/remotes/REMOTE/REF, or "REMOTE:REF") or a full
