@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Treechunk.Build;
 using Treechunk.Chunking;
 using Treechunk.Oci;
+using Treechunk.Ostree;
 using Treechunk.Trees;
 
 namespace Treechunk.Cli.Commands;
@@ -13,6 +14,7 @@ public static class ComposeCommands
     {
         var compose = new Command("compose", "Build chunked OCI images from trees");
         compose.Subcommands.Add(BuildChunkedOci());
+        compose.Subcommands.Add(ContainerEncapsulate());
         return compose;
     }
 
@@ -139,6 +141,44 @@ public static class ComposeCommands
         return cmd;
     }
 
+    private static Command ContainerEncapsulate()
+    {
+        var cmd = new Command("container-encapsulate", """
+            Export an OSTree commit as a chunked OCI image that imports back to the same commit.
+
+            The commit object travels in a small last layer; labels ostree.commit,
+            ostree.final-diffid, version and (for trees with a kernel) containers.bootc=1 are set.
+            SELinux labels are always kept: they are part of the commit's checksums.
+
+            Examples:
+              treechunk compose container-encapsulate --repo ./repo fedora/x86_64/coreos oci:./image:latest
+              treechunk compose container-encapsulate --repo ./repo 3f2a... oci-archive:./os.tar --compression zstd
+            """);
+        var repo = new Option<string>("--repo") { Description = "OSTree repository", Required = true };
+        var rev = new Argument<string>("REF") { Description = "Ref or commit checksum" };
+        var dest = new Argument<string>("DEST") { Description = "oci:PATH[:TAG] or oci-archive:FILE[:TAG]" };
+        var export = new ExportOptions();
+        cmd.Options.Add(repo);
+        cmd.Arguments.Add(rev);
+        cmd.Arguments.Add(dest);
+        export.AddTo(cmd);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var output = ParseOutput(p.GetValue(dest)!);
+            var r = OstreeRepo.Open(p.GetValue(repo)!);
+            var options = export.ToBuildOptions(p, "treechunk compose container-encapsulate", null) with { KeepSelinux = true };
+            if (options.MaxLayers > BuildOptions.DockerLayerLimit)
+                Run.Warn($"--max-layers {options.MaxLayers} is above {BuildOptions.DockerLayerLimit}: Docker (overlay2) cannot run images that deep");
+            bool json = p.GetValue(export.Json);
+            var result = BuildProgress.Run(p.GetValue(GlobalOptions.Verbose), json,
+                progress => OstreeImageExport.Export(r, p.GetValue(rev)!, output, options, progress));
+            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result);
+            Report(output, options, result, json);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
     public static ImageReference ParseOutput(string text)
     {
         if (text.StartsWith("oci:", StringComparison.Ordinal) || text.StartsWith("oci-archive:", StringComparison.Ordinal))
@@ -190,7 +230,8 @@ public static class ComposeCommands
                     ["digest"] = l.Digest,
                     ["size"] = l.Size,
                     ["diff_id"] = r.Config.RootFs.DiffIds[i],
-                    ["components"] = new JsonArray(r.Plan.Layers[i].Components.Select(c => (JsonNode)JsonValue.Create(c)!).ToArray()),
+                    ["components"] = new JsonArray((l.Annotations?.GetValueOrDefault(Annotations.Components) ?? "")
+                        .Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => (JsonNode)JsonValue.Create(c)!).ToArray()),
                 }).ToArray()),
             });
             return;

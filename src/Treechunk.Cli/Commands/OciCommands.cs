@@ -21,6 +21,7 @@ public static class OciCommands
         oci.Subcommands.Add(VerifyCommand("verify-layers", "Verify every blob's digest and size and every layer's diff_id against the config"));
         oci.Subcommands.Add(VerifyContent());
         oci.Subcommands.Add(Extract());
+        oci.Subcommands.Add(ImportOstree());
         return oci;
     }
 
@@ -234,6 +235,45 @@ public static class OciCommands
             using var img = OpenedImage.Open(p.GetValue(image)!);
             ImageExtractor.Extract(img.Layout, img.Manifest, p.GetValue(dir)!, m => Run.Warn(m));
             if (p.GetValue(GlobalOptions.Verbose)) Console.Error.WriteLine($"extracted {img.Manifest.Layers.Count} layers into {p.GetValue(dir)}");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static Command ImportOstree()
+    {
+        var cmd = new Command("import-ostree", """
+            Import an image into an OSTree repository.
+
+            An image made by container-encapsulate becomes its original commit again (same
+            checksum); any other image becomes a new commit of its flattened tree. The repo is
+            created (archive mode) when missing.
+
+            Example:
+              treechunk oci import-ostree oci:./image:latest --repo ./repo --ref os/stable
+            """);
+        var image = ImageArgument();
+        var repo = new Option<string>("--repo") { Description = "OSTree repository (created as archive if missing)", Required = true };
+        var refName = new Option<string?>("--ref") { Description = "Ref to point at the imported commit" };
+        var json = GlobalOptions.Json();
+        cmd.Arguments.Add(image);
+        cmd.Options.Add(repo);
+        cmd.Options.Add(refName);
+        cmd.Options.Add(json);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            using var img = OpenedImage.Open(p.GetValue(image)!);
+            var repoPath = p.GetValue(repo)!;
+            var r = Directory.Exists(repoPath) && File.Exists(Path.Join(repoPath, "config"))
+                ? Treechunk.Ostree.OstreeRepo.Open(repoPath)
+                : Treechunk.Ostree.OstreeRepo.Init(repoPath, Treechunk.Ostree.RepoMode.Archive);
+            var result = Treechunk.Ostree.OstreeImageImport.Import(img, r, p.GetValue(refName), ComposeCommands.SourceDateEpoch(), m => Run.Warn(m));
+            if (p.GetValue(json))
+                Run.PrintJson(new System.Text.Json.Nodes.JsonObject { ["commit"] = result.Commit, ["exact"] = result.Exact, ["ref"] = result.Ref });
+            else
+                Console.WriteLine(result.Exact
+                    ? $"{result.Commit} (the image's original commit){(result.Ref != null ? " -> " + result.Ref : "")}"
+                    : $"{result.Commit} (new commit of the flattened image){(result.Ref != null ? " -> " + result.Ref : "")}");
             return ExitCodes.Ok;
         }));
         return cmd;

@@ -98,8 +98,8 @@ public sealed record DirTree(IReadOnlyList<DirTreeFile> Files, IReadOnlyList<Dir
 {
     public byte[] Serialize() => GVariant.Serialize(OstreeObjects.DirTreeSignature, new object[]
     {
-        Files.OrderBy(f => f.Name, StringComparer.Ordinal).Select(f => (object)new object[] { f.Name, OstreeObjects.Raw(f.Checksum) }).ToList(),
-        Dirs.OrderBy(d => d.Name, StringComparer.Ordinal).Select(d => (object)new object[] { d.Name, OstreeObjects.Raw(d.TreeChecksum), OstreeObjects.Raw(d.MetaChecksum) }).ToList(),
+        Files.OrderBy(f => f.Name, Utf8Order.Instance).Select(f => (object)new object[] { f.Name, OstreeObjects.Raw(f.Checksum) }).ToList(),
+        Dirs.OrderBy(d => d.Name, Utf8Order.Instance).Select(d => (object)new object[] { d.Name, OstreeObjects.Raw(d.TreeChecksum), OstreeObjects.Raw(d.MetaChecksum) }).ToList(),
     });
 
     public static DirTree Parse(ReadOnlySpan<byte> data)
@@ -197,5 +197,19 @@ public sealed record FileHeader(uint Uid, uint Gid, uint Mode, string SymlinkTar
         var v = (object[])GVariant.Parse(OstreeObjects.ArchiveHeaderSignature, variant);
         return (new FileHeader(OstreeObjects.Be((uint)v[1]), OstreeObjects.Be((uint)v[2]), OstreeObjects.Be((uint)v[3]), (string)v[5], OstreeObjects.XattrsFromVariant(v[6])),
             OstreeObjects.Be((ulong)v[0]));
+    }
+}
+
+/// <summary>Orders strings by their UTF-8 bytes, as strcmp does (differs from UTF-16 ordinal only above U+FFFF).</summary>
+public sealed class Utf8Order : IComparer<string>
+{
+    public static readonly Utf8Order Instance = new();
+
+    public int Compare(string? x, string? y)
+    {
+        if (ReferenceEquals(x, y)) return 0;
+        if (x == null) return -1;
+        if (y == null) return 1;
+        return Encoding.UTF8.GetBytes(x).AsSpan().SequenceCompareTo(Encoding.UTF8.GetBytes(y));
     }
 }

@@ -3,13 +3,14 @@ using System.IO.Compression;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 using Treechunk.Posix;
 
 namespace Treechunk.Ostree;
 
 /// <summary>
 /// Writing a repository: init, loose objects and refs. Every object is staged in tmp/ and
-/// renamed into objects/ only once complete and checksummed, so a crash never leaves a
+/// gets its name under objects/ only once complete and checksummed, so a crash never leaves a
 /// truncated object under a valid name; refs are written last for the same reason.
 /// All object writers are safe to call from several threads at once.
 /// </summary>
@@ -18,6 +19,9 @@ public sealed partial class OstreeRepo
     private const int CopyBufferSize = 128 * 1024;
     private static long _tempCounter;
     private readonly bool[] _objectDirReady = new bool[256];
+
+    /// <summary>Stage objects as named files in tmp/ and rename them, as where O_TMPFILE is missing (tests use it to cover that path).</summary>
+    internal bool NamedTempFiles { get; set; }
 
     /// <summary>
     /// Creates a repository as <c>ostree init --mode=MODE</c> does (same config text and
@@ -76,15 +80,28 @@ public sealed partial class OstreeRepo
         EnsureWritable();
         var checksum = OstreeObjects.Sha256Hex(variant);
         var dest = ObjectPath(checksum, type);
-        if (File.Exists(dest)) return checksum;
-        var temp = NewTempPath();
-        try
-        {
-            File.WriteAllBytes(temp, variant);
-            Publish(temp, dest, checksum);
-        }
-        finally { DeleteQuietly(temp); }
+        if (LibC.TryLStat(dest) != null) return checksum;
+        using var staged = StagedFile.Create(this);
+        staged.Stream.Write(variant);
+        staged.SetMode(0x1A4);
+        Publish(staged, dest, checksum);
         return checksum;
+    }
+
+    /// <summary>
+    /// Stores a commit's detached metadata (a{sv}), which is named after the commit it belongs
+    /// to, not after its own bytes. Replaces an existing one, as ostree does.
+    /// </summary>
+    public void WriteCommitMeta(string commitChecksum, byte[] variant)
+    {
+        EnsureWritable();
+        GVariant.Parse(OstreeObjects.CommitMetaSignature, variant); // refuse garbage before it lands in the repo
+        var dest = ObjectPath(commitChecksum, ObjectType.CommitMeta);
+        using var staged = StagedFile.Create(this);
+        staged.Stream.Write(variant);
+        staged.SetMode(0x1A4);
+        if (File.Exists(dest)) File.Delete(dest);
+        Publish(staged, dest, commitChecksum);
     }
 
     /// <summary>
@@ -103,86 +120,84 @@ public sealed partial class OstreeRepo
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(header.Framed());
-        var temp = NewTempPath();
-        try
+        if (Mode == RepoMode.Bare && symlink)
+            return WriteBareSymlink(header, hash);
+        using var staged = StagedFile.Create(this);
+        switch (Mode)
         {
-            switch (Mode)
-            {
-                case RepoMode.Archive:
-                    WriteArchiveObject(temp, header, content, size, hash);
-                    break;
-                case RepoMode.BareUser:
-                    WriteBareUserObject(temp, header, content, size, hash);
-                    break;
-                default:
-                    WriteBareObject(temp, header, content, size, hash);
-                    break;
-            }
-            var checksum = Convert.ToHexStringLower(hash.GetHashAndReset());
-            Publish(temp, ObjectPath(checksum, ObjectType.File), checksum);
-            return checksum;
+            case RepoMode.Archive:
+                WriteArchiveObject(staged, header, content, size, hash);
+                break;
+            case RepoMode.BareUser:
+                WriteBareUserObject(staged, header, content, size, hash);
+                break;
+            default:
+                CopyHashed(content!, staged.Stream, size, hash);
+                // chown before chmod: chown clears setuid/setgid.
+                staged.SetOwner(header.Uid, header.Gid);
+                staged.SetMode((int)(header.Mode & 0xFFF));
+                foreach (var (name, value) in header.Xattrs) staged.SetXattr(name, value);
+                break;
         }
-        finally { DeleteQuietly(temp); }
+        var checksum = Convert.ToHexStringLower(hash.GetHashAndReset());
+        Publish(staged, ObjectPath(checksum, ObjectType.File), checksum);
+        return checksum;
     }
 
-    private static void WriteArchiveObject(string temp, FileHeader header, Stream? content, long size, IncrementalHash hash)
+    private static void WriteArchiveObject(StagedFile staged, FileHeader header, Stream? content, long size, IncrementalHash hash)
     {
-        using var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 64 * 1024);
-        file.Write(header.FramedArchive((ulong)size));
+        staged.Stream.Write(header.FramedArchive((ulong)size));
+        staged.SetMode(0x1A4);
         if (content == null) return;
         if (size == 0)
         {
             // DeflateStream writes nothing at all for empty input; ostree's reader expects a
             // complete (empty, final) deflate stream, which is these two bytes.
-            file.Write([0x03, 0x00]);
+            staged.Stream.Write([0x03, 0x00]);
             CopyHashed(content, Stream.Null, 0, hash);
             return;
         }
         // Level 6 is ostree's default (core.zlib-level) and zlib's.
-        using var deflate = new DeflateStream(file, new ZLibCompressionOptions { CompressionLevel = 6 }, leaveOpen: true);
+        using var deflate = new DeflateStream(staged.Stream, new ZLibCompressionOptions { CompressionLevel = 6 }, leaveOpen: true);
         CopyHashed(content, deflate, size, hash);
     }
 
-    private static void WriteBareUserObject(string temp, FileHeader header, Stream? content, long size, IncrementalHash hash)
+    private static void WriteBareUserObject(StagedFile staged, FileHeader header, Stream? content, long size, IncrementalHash hash)
     {
         // bare-user keeps the real metadata in an xattr and makes the object itself a plain
         // file an unprivileged user can always read back: symlinks become files holding the
         // target and a NUL, and setuid/setgid/sticky and others' write are dropped.
-        int fileMode;
-        using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 64 * 1024))
+        if (content == null)
         {
-            if (content == null)
-            {
-                file.Write(Encoding.UTF8.GetBytes(header.SymlinkTarget));
-                file.WriteByte(0);
-                fileMode = 0x1A4; // 0644
-            }
-            else
-            {
-                CopyHashed(content, file, size, hash);
-                fileMode = (int)(header.Mode & 0x1FD) | 0x100; // (mode & 0775) | 0400
-            }
+            staged.Stream.Write(Encoding.UTF8.GetBytes(header.SymlinkTarget));
+            staged.Stream.WriteByte(0);
+            staged.SetMode(0x1A4); // 0644
         }
-        var meta = new DirMeta(header.Uid, header.Gid, header.Mode, header.Xattrs).Serialize();
-        LibC.SetXattr(temp, "user.ostreemeta", meta);
-        LibC.Chmod(temp, fileMode);
+        else
+        {
+            CopyHashed(content, staged.Stream, size, hash);
+            staged.SetMode((int)(header.Mode & 0x1FD) | 0x100); // (mode & 0775) | 0400
+        }
+        staged.SetXattr("user.ostreemeta", new DirMeta(header.Uid, header.Gid, header.Mode, header.Xattrs).Serialize());
     }
 
-    private static void WriteBareObject(string temp, FileHeader header, Stream? content, long size, IncrementalHash hash)
+    /// <summary>A bare repository stores symlinks as symlinks, which cannot be anonymous temp files: made in tmp/ and renamed.</summary>
+    private string WriteBareSymlink(FileHeader header, IncrementalHash hash)
     {
-        if (content == null)
+        var checksum = Convert.ToHexStringLower(hash.GetHashAndReset());
+        var dest = ObjectPath(checksum, ObjectType.File);
+        if (LibC.TryLStat(dest) != null) return checksum;
+        var temp = NewTempPath();
+        try
         {
             File.CreateSymbolicLink(temp, header.SymlinkTarget);
             LibC.LChown(temp, (int)header.Uid, (int)header.Gid);
             foreach (var (name, value) in header.Xattrs) LibC.SetXattr(temp, name, value);
-            return;
+            EnsureObjectDir(checksum);
+            Rename(temp, dest);
         }
-        using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 64 * 1024))
-            CopyHashed(content, file, size, hash);
-        // chown before chmod: chown clears setuid/setgid.
-        LibC.LChown(temp, (int)header.Uid, (int)header.Gid);
-        LibC.Chmod(temp, (int)(header.Mode & 0xFFF));
-        foreach (var (name, value) in header.Xattrs) LibC.SetXattr(temp, name, value);
+        finally { DeleteQuietly(temp); }
+        return checksum;
     }
 
     /// <summary>Copies exactly <paramref name="size"/> bytes, hashing them on the way; a file that changed size while being read is an error, not a silently wrong object.</summary>
@@ -206,17 +221,12 @@ public sealed partial class OstreeRepo
         finally { ArrayPool<byte>.Shared.Return(buffer); }
     }
 
-    /// <summary>Moves a finished temp object to its final name; an object already there is identical by construction (dedup).</summary>
-    private void Publish(string temp, string dest, string checksum)
+    /// <summary>Gives a finished staged object its final name; an object already there is identical by construction (dedup).</summary>
+    private void Publish(StagedFile staged, string dest, string checksum)
     {
         if (LibC.TryLStat(dest) != null) return;
         EnsureObjectDir(checksum);
-        // rename(2) replaces atomically, so a concurrent writer of the same object is harmless.
-        if (rename(Encoding.UTF8.GetBytes(temp + "\0"), Encoding.UTF8.GetBytes(dest + "\0")) != 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            throw new IOException($"cannot store object {dest}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
-        }
+        staged.Publish(dest);
     }
 
     private void EnsureObjectDir(string checksum)
@@ -237,6 +247,125 @@ public sealed partial class OstreeRepo
             if (LibC.TryLStat(path) != null) File.Delete(path);
         }
         catch (IOException) { /* a leftover temp file is harmless; ostree prunes tmp/ too */ }
+    }
+
+    /// <summary>rename(2), which replaces atomically, so a concurrent writer of the same object is harmless.</summary>
+    private static void Rename(string from, string to)
+    {
+        if (rename(Z(from), Z(to)) != 0) throw Errno($"cannot store {to}");
+    }
+
+    private static byte[] Z(string s) => Encoding.UTF8.GetBytes(s + "\0");
+
+    private static IOException Errno(string what)
+    {
+        int errno = Marshal.GetLastPInvokeError();
+        return new IOException($"{what}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+    }
+
+    /// <summary>
+    /// An object being written. Preferably an anonymous O_TMPFILE in tmp/ that is linked into
+    /// objects/ when complete: no name to clean up after a crash, and no cross-directory
+    /// rename, which takes a filesystem-wide lock that parallel writers otherwise fight over.
+    /// Falls back to a named temp file and rename where O_TMPFILE is unavailable.
+    /// </summary>
+    private sealed class StagedFile : IDisposable
+    {
+        private static int _tmpfileUnsupported;
+        private readonly SafeFileHandle _handle;
+        private readonly string? _tempPath;
+        public FileStream Stream { get; }
+
+        private StagedFile(SafeFileHandle handle, string? tempPath)
+        {
+            _handle = handle;
+            _tempPath = tempPath;
+            Stream = new FileStream(handle, FileAccess.Write, bufferSize: 64 * 1024);
+        }
+
+        public static StagedFile Create(OstreeRepo repo)
+        {
+            if (!repo.NamedTempFiles && Volatile.Read(ref _tmpfileUnsupported) == 0 && TmpfileFlag() is int flag)
+            {
+                int fd = open(Z(System.IO.Path.Join(repo.Path, "tmp")), flag | OWriteOnly | OCloexec, 0x180);
+                if (fd >= 0) return new StagedFile(new SafeFileHandle(fd, ownsHandle: true), null);
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno is not (EOpNotSupp or EIsDir or EInval)) throw Errno($"cannot create a temporary file in {repo.Path}/tmp");
+                Volatile.Write(ref _tmpfileUnsupported, 1);
+            }
+            var temp = repo.NewTempPath();
+            var handle = File.OpenHandle(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+            return new StagedFile(handle, temp);
+        }
+
+        private int Fd => (int)_handle.DangerousGetHandle();
+
+        public void SetMode(int mode)
+        {
+            if (fchmod(Fd, (uint)mode) != 0) throw Errno("cannot set the mode of a new object");
+        }
+
+        public void SetOwner(uint uid, uint gid)
+        {
+            if (fchown(Fd, (int)uid, (int)gid) != 0) throw Errno("cannot set the owner of a new object");
+        }
+
+        public unsafe void SetXattr(string name, byte[] value)
+        {
+            fixed (byte* v = value)
+                if (fsetxattr(Fd, Z(name), v, value.Length, 0) != 0) throw Errno($"cannot set xattr {name} on a new object");
+        }
+
+        public void Publish(string dest)
+        {
+            Stream.Flush();
+            if (_tempPath != null)
+            {
+                Rename(_tempPath, dest);
+                return;
+            }
+            if (linkat(AtFdCwd, Z($"/proc/self/fd/{Fd}"), AtFdCwd, Z(dest), AtSymlinkFollow) == 0) return;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == ENoEnt)
+            {
+                // Without /proc, AT_EMPTY_PATH does the same (it needs CAP_DAC_READ_SEARCH).
+                if (linkat(Fd, [0], AtFdCwd, Z(dest), AtEmptyPath) == 0) return;
+                errno = Marshal.GetLastPInvokeError();
+            }
+            if (errno == EExist) return; // another thread stored the same object meanwhile
+            throw new IOException($"cannot store {dest}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+        }
+
+        public void Dispose()
+        {
+            Stream.Dispose();
+            _handle.Dispose();
+            if (_tempPath != null) DeleteQuietly(_tempPath);
+        }
+
+        /// <summary>O_TMPFILE includes O_DIRECTORY, whose value differs between architectures.</summary>
+        private static int? TmpfileFlag() => RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => 0x400000 | 0x10000,
+            Architecture.Arm64 => 0x400000 | 0x4000,
+            _ => null,
+        };
+
+        private const int OWriteOnly = 1, OCloexec = 0x80000;
+        private const int EOpNotSupp = 95, EIsDir = 21, EInval = 22, ENoEnt = 2, EExist = 17;
+        private const int AtFdCwd = -100, AtSymlinkFollow = 0x400, AtEmptyPath = 0x1000;
+
+        [DllImport("libc", SetLastError = true)]
+        private static extern int linkat(int olddirfd, byte[] oldpath, int newdirfd, byte[] newpath, int flags);
+
+        [DllImport("libc", SetLastError = true)]
+        private static extern int fchmod(int fd, uint mode);
+
+        [DllImport("libc", SetLastError = true)]
+        private static extern int fchown(int fd, int owner, int group);
+
+        [DllImport("libc", SetLastError = true)]
+        private static extern unsafe int fsetxattr(int fd, byte[] name, byte* value, nint size, int flags);
     }
 
     /// <summary>
@@ -274,8 +403,55 @@ public sealed partial class OstreeRepo
         }
     }
 
+    /// <summary>
+    /// Holds the repository's shared lock (an OFD read lock on .lock, as libostree takes for a
+    /// commit transaction) so that `ostree prune`, which locks exclusively, cannot delete objects
+    /// we have written but not yet referenced.
+    /// </summary>
+    public IDisposable LockShared(TimeSpan? timeout = null)
+    {
+        // 0660 and O_CLOEXEC as libostree creates it.
+        int fd = open(Z(System.IO.Path.Join(Path, ".lock")), 0x2 | 0x40 | 0x80000 /* O_RDWR | O_CREAT | O_CLOEXEC */, 0x1B0);
+        if (fd < 0) throw new TreechunkException($"cannot lock {Path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}", ExitCodes.EnvironmentError);
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var fl = new FileLock { Type = ReadLock };
+            if (fcntl(fd, OfdSetLock, ref fl) == 0) return handle;
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is not (11 or 13) /* EAGAIN, EACCES: someone holds it exclusively */ || DateTime.UtcNow > deadline)
+            {
+                handle.Dispose();
+                throw new TreechunkException(errno is 11 or 13
+                    ? $"{Path} is locked by another process (ostree prune?); try again later"
+                    : $"cannot lock {Path}: {Marshal.GetPInvokeErrorMessage(errno)}", ExitCodes.EnvironmentError);
+            }
+            Thread.Sleep(100);
+        }
+    }
+
+    private const int OfdSetLock = 37; // F_OFD_SETLK
+    private const short ReadLock = 0;   // F_RDLCK
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct FileLock
+    {
+        public short Type;
+        public short Whence;
+        public long Start;
+        public long Length; // 0: the whole file
+        public int Pid;
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int fcntl(int fd, int cmd, ref FileLock lk);
+
     [DllImport("libc", SetLastError = true)]
     private static extern int syncfs(int fd);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int open(byte[] path, int flags, uint mode);
 
     [DllImport("libc", SetLastError = true)]
     private static extern int rename(byte[] oldpath, byte[] newpath);

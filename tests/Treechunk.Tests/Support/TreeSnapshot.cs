@@ -10,12 +10,16 @@ namespace Treechunk.Tests.Support;
 /// </summary>
 public static class TreeSnapshot
 {
-    public static List<string> Of(string root, Func<string, bool>? include = null, bool withXattrs = true)
+    /// <param name="hardlinksAsCopies">Show each further path of an inode as a copy of the first (for checkouts that copy instead of linking).</param>
+    public static List<string> Of(string root, Func<string, bool>? include = null, bool withXattrs = true, bool hardlinksAsCopies = false)
     {
         using var tree = DirectoryTree.Open(root);
         var lines = new List<string>();
-        foreach (var e in tree.Entries)
+        foreach (var entry in tree.Entries)
         {
+            var e = entry;
+            if (hardlinksAsCopies && e.Type == EntryType.Hardlink)
+                e = tree.Find(e.LinkTarget!)! with { Path = e.Path };
             if (include != null && !include(e.Path)) continue;
             string content = "";
             if (e.Type == EntryType.Regular)
