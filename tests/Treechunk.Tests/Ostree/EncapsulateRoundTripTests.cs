@@ -56,6 +56,21 @@ public class EncapsulateRoundTripTests
     }
 
     [Fact]
+    public void A_metadata_only_change_touches_only_the_commit_layer()
+    {
+        using var tmp = new TempDir("encap-meta");
+        MakeTree(tmp["tree"]);
+        Proc.Check(Ostree, "--repo=" + tmp["repo"], "init", "--mode=archive");
+        OstreeCommit(tmp["repo"], tmp["tree"], "v1", "--add-metadata-string=version=1");
+        OstreeCommit(tmp["repo"], tmp["tree"], "v2", "--add-metadata-string=version=2");
+        var a = JsonNode.Parse(TreechunkCli.Check("compose", "container-encapsulate", "--repo", tmp["repo"], "v1", $"oci:{tmp["image"]}:v1", "--json"))!["layers"]!.AsArray();
+        var b = JsonNode.Parse(TreechunkCli.Check("compose", "container-encapsulate", "--repo", tmp["repo"], "v2", $"oci:{tmp["image"]}:v2", "--json"))!["layers"]!.AsArray();
+        Assert.Equal(a.Count, b.Count);
+        Assert.Equal(a.Take(a.Count - 1).Select(l => (string?)l!["digest"]), b.Take(b.Count - 1).Select(l => (string?)l!["digest"]));
+        Assert.NotEqual((string?)a[^1]!["digest"], (string?)b[^1]!["digest"]);
+    }
+
+    [Fact]
     public void Debian_tree_round_trips()
     {
         using var tmp = new TempDir("encap-deb");
