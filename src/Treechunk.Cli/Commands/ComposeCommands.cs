@@ -27,6 +27,9 @@ public static class ComposeCommands
         public readonly Option<string> Compression = new("--compression") { Description = "gzip | zstd | none", DefaultValueFactory = _ => "gzip" };
         public readonly Option<int?> CompressionLevel = new("--compression-level") { Description = "gzip 1-9 (default 6), zstd 1-22 (default 3)" };
         public readonly Option<int?> ParallelLayers = new("--parallel-layers") { Description = "Layers compressed at once (default: number of cores)" };
+        public readonly Option<int> ParallelChunks = new("--parallel-chunks") { Description = "zstd only: worker threads inside one layer (default 0: one thread; any N >= 1 gives the same bytes, which differ from 0)" };
+        public readonly Option<string?> CacheDir = new("--cache-dir") { Description = "Keep downloaded packages and (with --cache-layers) compressed layers here between builds" };
+        public readonly Option<bool> CacheLayers = new("--cache-layers") { Description = "Reuse compressed layers from --cache-dir whose content did not change (true|false)" };
         public readonly Option<string?> Tag = new("--oci-tag") { Description = "Tag of the image in the layout (default: the reference's tag, else latest)" };
         public readonly Option<string[]> OciLabels = new("--oci-labels") { Description = "Config labels as k=v[,k=v...] (repeatable)", AllowMultipleArgumentsPerToken = false };
         public readonly Option<string[]> Label = new("--label") { Description = "One config label k=v (repeatable)" };
@@ -39,7 +42,7 @@ public static class ComposeCommands
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { MaxLayers, ChunkSize, ChunkAlgorithm, Compression, CompressionLevel, ParallelLayers, Tag, OciLabels, Label, Annotation, Arch, MetricsFile, KeepSelinux, Force, Json })
+            foreach (var o in new Option[] { MaxLayers, ChunkSize, ChunkAlgorithm, Compression, CompressionLevel, ParallelLayers, ParallelChunks, CacheDir, CacheLayers, Tag, OciLabels, Label, Annotation, Arch, MetricsFile, KeepSelinux, Force, Json })
                 c.Options.Add(o);
         }
 
@@ -52,6 +55,10 @@ public static class ComposeCommands
             foreach (var (k, v) in KeyValues.Parse(p.GetValue(Label), "--label", allowCommaLists: false)) labels[k] = v;
             var parallel = p.GetValue(ParallelLayers) ?? Environment.ProcessorCount;
             if (parallel < 1) throw new TreechunkException($"--parallel-layers must be at least 1 (got {parallel})");
+            var chunks = p.GetValue(ParallelChunks);
+            if (chunks is < 0 or > 256) throw new TreechunkException($"--parallel-chunks must be between 0 and 256 (got {chunks})");
+            var cacheDir = p.GetValue(CacheDir);
+            if (p.GetValue(CacheLayers) && cacheDir == null) throw new TreechunkException("--cache-layers needs --cache-dir");
             return new BuildOptions
             {
                 MaxLayers = maxLayers,
@@ -60,6 +67,8 @@ public static class ComposeCommands
                 Compression = compression,
                 CompressionLevel = p.GetValue(CompressionLevel),
                 ParallelLayers = parallel,
+                ParallelChunks = chunks,
+                LayerCacheDir = p.GetValue(CacheLayers) ? Path.Join(cacheDir!, "layers") : null,
                 Tag = p.GetValue(Tag) is { } t ? Validated(t) : null,
                 Labels = labels,
                 Annotations = KeyValues.Parse(p.GetValue(Annotation), "--annotation", allowCommaLists: false),
@@ -200,6 +209,8 @@ public static class ComposeCommands
             ["files"] = m.Files,
             ["layers"] = m.Layers,
             ["components"] = m.Components,
+            ["layers_reused"] = m.LayersReused,
+            ["layers_compressed"] = m.LayersCompressed,
             ["algorithm"] = ChunkAlgorithms.Name(r.Algorithm),
             ["package_database"] = r.PackageDatabase,
             ["manifest_digest"] = r.ManifestDescriptor.Digest,

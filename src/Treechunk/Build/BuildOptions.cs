@@ -18,6 +18,10 @@ public sealed record BuildOptions
     public Compression Compression { get; init; } = Compression.Gzip;
     public int? CompressionLevel { get; init; }
     public int ParallelLayers { get; init; } = Environment.ProcessorCount;
+    /// <summary>zstd worker threads inside one layer; 0 (default) compresses each layer on one thread.</summary>
+    public int ParallelChunks { get; init; }
+    /// <summary>Where compressed layers are cached between builds (--cache-layers), or null.</summary>
+    public string? LayerCacheDir { get; init; }
     public string? Tag { get; init; }
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
     public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();

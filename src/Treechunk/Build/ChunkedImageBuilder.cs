@@ -25,6 +25,9 @@ public sealed class BuildMetrics
     public int Files { get; set; }
     public int Layers { get; set; }
     public int Components { get; set; }
+    /// <summary>Layers taken from the layer cache without compressing.</summary>
+    public int LayersReused { get; set; }
+    public int LayersCompressed { get; set; }
 }
 
 /// <summary>
@@ -71,12 +74,17 @@ public static class ChunkedImageBuilder
             var writer = OciLayoutWriter.OpenOrCreate(layoutDir, options.Force && output.Transport == Transport.OciLayout);
             progress.Phase("Writing layers");
             progress.LayersStarted(plan.Layers.Count, plan.Layers.Sum(l => l.Size));
+            var settings = new LayerSettings(options.Compression, level, options.SourceDateEpoch)
+            {
+                ZstdWorkers = options.ParallelChunks,
+                Cache = options.LayerCacheDir != null ? new LayerCache(options.LayerCacheDir) : null,
+            };
             var written = new WrittenLayer[plan.Layers.Count];
             // Largest layers first so the last worker is not left with the biggest job.
             var order = Enumerable.Range(0, plan.Layers.Count).OrderByDescending(i => plan.Layers[i].Size).ToList();
             Parallel.ForEach(order, new ParallelOptions { MaxDegreeOfParallelism = options.ParallelLayers }, i =>
             {
-                written[i] = LayerWriter.Write(tree, layerEntries[i], writer.BlobsDir, options.Compression, level, options.SourceDateEpoch);
+                written[i] = LayerWriter.Write(tree, layerEntries[i], writer.BlobsDir, settings);
                 progress.LayerDone(i, written[i].UncompressedSize);
             });
             WrittenLayer? finalLayer = null;
@@ -85,7 +93,7 @@ public static class ChunkedImageBuilder
             {
                 List<TreeEntry> entries;
                 (entries, synthesized) = FinalLayerContents(fl);
-                finalLayer = LayerWriter.Write(fl.Files, entries, writer.BlobsDir, options.Compression, level, options.SourceDateEpoch);
+                finalLayer = LayerWriter.Write(fl.Files, entries, writer.BlobsDir, settings with { Cache = null });
             }
             EndPhase("write");
 
@@ -141,6 +149,8 @@ public static class ChunkedImageBuilder
             metrics.Files = tree.Entries.Count;
             metrics.Layers = written.Length + (finalLayer != null ? 1 : 0);
             metrics.Components = components.Components.Count;
+            metrics.LayersReused = written.Count(w => w.FromCache);
+            metrics.LayersCompressed = written.Length - metrics.LayersReused + (finalLayer != null ? 1 : 0);
             return new BuildResult(manifestDescriptor, manifest, config, components, plan, algorithm, packages?.Kind, metrics);
         }
         finally

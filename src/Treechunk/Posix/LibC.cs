@@ -57,6 +57,12 @@ public static unsafe class LibC
     [DllImport("libc", SetLastError = true)]
     private static extern uint geteuid();
 
+    [DllImport("libc", SetLastError = true, EntryPoint = "link")]
+    private static extern int link(byte[] oldpath, byte[] newpath);
+
+    /// <summary>link(2); false when the filesystem or the two locations do not allow it (the caller copies instead).</summary>
+    public static bool TryLink(string existing, string newPath) => link(Z(existing), Z(newPath)) == 0;
+
     public static bool IsRoot => geteuid() == 0;
 
     private static byte[] Z(string s)
