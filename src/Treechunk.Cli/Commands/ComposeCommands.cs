@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Treechunk.Build;
 using Treechunk.Chunking;
+using Treechunk.Compose;
 using Treechunk.Oci;
 using Treechunk.Ostree;
 using Treechunk.Trees;
@@ -15,6 +16,8 @@ public static class ComposeCommands
         var compose = new Command("compose", "Build chunked OCI images from trees");
         compose.Subcommands.Add(BuildChunkedOci());
         compose.Subcommands.Add(ContainerEncapsulate());
+        compose.Subcommands.Add(ComposeTree());
+        compose.Subcommands.Add(BuildOstree());
         return compose;
     }
 
@@ -46,12 +49,15 @@ public static class ComposeCommands
                 c.Options.Add(o);
         }
 
-        public BuildOptions ToBuildOptions(ParseResult p, string createdBy, string? defaultArch)
+        public BuildOptions ToBuildOptions(ParseResult p, string createdBy, string? defaultArch, OciSection? treefile = null)
         {
-            var maxLayers = p.GetValue(MaxLayers);
+            // Command-line flags win; a treefile's oci: section fills what they leave unset.
+            bool Given(Option o) => p.GetResult(o) is { Implicit: false };
+            var maxLayers = !Given(MaxLayers) && treefile?.MaxLayers is { } tfMax ? tfMax : p.GetValue(MaxLayers);
             if (maxLayers < 1) throw new TreechunkException($"--max-layers must be at least 1 (got {maxLayers})");
-            var compression = LayerCompression.Parse(p.GetValue(Compression)!);
-            var labels = KeyValues.Parse(p.GetValue(OciLabels), "--oci-labels", allowCommaLists: true);
+            var compression = LayerCompression.Parse(!Given(Compression) && treefile?.Compression is { } tfc ? tfc : p.GetValue(Compression)!);
+            var labels = new Dictionary<string, string>(treefile?.Labels ?? new Dictionary<string, string>());
+            foreach (var (k, v) in KeyValues.Parse(p.GetValue(OciLabels), "--oci-labels", allowCommaLists: true)) labels[k] = v;
             foreach (var (k, v) in KeyValues.Parse(p.GetValue(Label), "--label", allowCommaLists: false)) labels[k] = v;
             var parallel = p.GetValue(ParallelLayers) ?? Environment.ProcessorCount;
             if (parallel < 1) throw new TreechunkException($"--parallel-layers must be at least 1 (got {parallel})");
@@ -62,22 +68,29 @@ public static class ComposeCommands
             return new BuildOptions
             {
                 MaxLayers = maxLayers,
-                ChunkSize = p.GetValue(ChunkSize) is { } cs ? Sizes.Parse(cs, "--chunk-size") : BuildOptions.DefaultChunkSize,
-                Algorithm = p.GetValue(ChunkAlgorithm) is { } a ? ChunkAlgorithms.Parse(a) : null,
+                ChunkSize = (p.GetValue(ChunkSize) ?? treefile?.ChunkSize) is { } cs ? Sizes.Parse(cs, "--chunk-size") : BuildOptions.DefaultChunkSize,
+                Algorithm = (p.GetValue(ChunkAlgorithm) ?? treefile?.ChunkAlgorithm) is { } a ? ChunkAlgorithms.Parse(a) : null,
                 Compression = compression,
-                CompressionLevel = p.GetValue(CompressionLevel),
+                CompressionLevel = p.GetValue(CompressionLevel) ?? treefile?.CompressionLevel,
                 ParallelLayers = parallel,
                 ParallelChunks = chunks,
                 LayerCacheDir = p.GetValue(CacheLayers) ? Path.Join(cacheDir!, "layers") : null,
-                Tag = p.GetValue(Tag) is { } t ? Validated(t) : null,
+                Tag = (p.GetValue(Tag) ?? treefile?.Tag) is { } t ? Validated(t) : null,
                 Labels = labels,
-                Annotations = KeyValues.Parse(p.GetValue(Annotation), "--annotation", allowCommaLists: false),
+                Annotations = Merge(treefile?.Annotations, KeyValues.Parse(p.GetValue(Annotation), "--annotation", allowCommaLists: false)),
                 Architecture = Platforms.Normalize(p.GetValue(Arch) ?? defaultArch ?? Platforms.HostArchitecture),
                 SourceDateEpoch = SourceDateEpoch(),
                 KeepSelinux = p.GetValue(KeepSelinux),
                 Force = p.GetValue(Force),
                 CreatedBy = createdBy,
             };
+        }
+
+        private static Dictionary<string, string> Merge(IReadOnlyDictionary<string, string>? first, Dictionary<string, string> then)
+        {
+            var result = new Dictionary<string, string>(first ?? new Dictionary<string, string>());
+            foreach (var (k, v) in then) result[k] = v;
+            return result;
         }
 
         private static string Validated(string tag)
@@ -186,6 +199,115 @@ public static class ComposeCommands
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    private static Command ComposeTree()
+    {
+        var cmd = new Command("tree", """
+            Compose a treefile into an OSTree commit: install its packages with the distribution's
+            package manager (apt via mmdebstrap for *.sources repos, dnf for *.repo repos), apply
+            add-files, remove-files, units and postprocess, and commit at the treefile's ref.
+
+            Example:
+              treechunk compose tree --repo ./repo examples/debian-minimal/treefile.yaml
+            """);
+        var repo = new Option<string>("--repo") { Description = "OSTree repository (created as archive if missing)", Required = true };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = "Keep downloaded packages here between composes" };
+        var arch = new Option<string?>("--arch") { Description = "Package architecture (default: the host's)" };
+        var metrics = new Option<string?>("--metrics-file") { Description = "Write phase timings and counts as JSON" };
+        var json = GlobalOptions.Json();
+        var treefile = new Argument<string>("TREEFILE") { Description = "treefile.yaml" };
+        foreach (var o in new Option[] { repo, cacheDir, arch, metrics, json }) cmd.Options.Add(o);
+        cmd.Arguments.Add(treefile);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var tf = Treefile.Load(p.GetValue(treefile)!);
+            bool verbose = p.GetValue(GlobalOptions.Verbose), asJson = p.GetValue(json);
+            var options = ComposeOptionsFrom(p.GetValue(repo)!, p.GetValue(cacheDir), p.GetValue(arch), verbose);
+            var result = BuildProgress.Run(verbose, asJson, progress => ComposeRunner.ComposeTree(tf, PackageBackends.For(tf), options, progress));
+            if (p.GetValue(metrics) is { } file) WriteComposeMetrics(file, result, null);
+            if (asJson)
+                Run.PrintJson(new JsonObject { ["commit"] = result.Commit, ["ref"] = result.Ref, ["version"] = result.Version, ["packages"] = result.Packages });
+            else
+                Console.WriteLine($"{result.Ref} {result.Commit}{(result.Version != null ? " version " + result.Version : "")} ({result.Packages} packages, {result.Files} entries)");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static Command BuildOstree()
+    {
+        var cmd = new Command("build-ostree", """
+            Compose a treefile into an OSTree commit and export it as a chunked OCI image in one step.
+            The treefile's oci: section sets tag, labels, annotations and chunking; flags override it.
+
+            Examples:
+              treechunk compose build-ostree --repo=./repo --output-oci=./oci-image treefile.yaml
+              treechunk compose build-ostree --repo=./repo --output-oci=./oci-image --oci-tag=latest \
+                  --oci-labels="org.example.version=1.0.0" --chunk-size=10M --cache-dir=./cache --cache-layers treefile.yaml
+            """);
+        var repo = new Option<string>("--repo") { Description = "OSTree repository (created as archive if missing)", Required = true };
+        var outputOci = new Option<string>("--output-oci") { Description = "Destination: a layout directory, oci:PATH[:TAG] or oci-archive:FILE[:TAG]", Required = true };
+        var treefile = new Argument<string>("TREEFILE") { Description = "treefile.yaml" };
+        var export = new ExportOptions();
+        cmd.Options.Add(repo);
+        cmd.Options.Add(outputOci);
+        export.AddTo(cmd);
+        cmd.Arguments.Add(treefile);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var tf = Treefile.Load(p.GetValue(treefile)!);
+            var output = ParseOutput(p.GetValue(outputOci)!);
+            bool verbose = p.GetValue(GlobalOptions.Verbose), asJson = p.GetValue(export.Json);
+            var buildOptions = export.ToBuildOptions(p, "treechunk compose build-ostree", null, tf.Oci) with { KeepSelinux = true };
+            var options = ComposeOptionsFrom(p.GetValue(repo)!, p.GetValue(export.CacheDir), p.GetValue(export.Arch), verbose);
+            var (compose, image) = BuildProgress.Run(verbose, asJson,
+                progress => ComposeRunner.BuildOstree(tf, PackageBackends.For(tf), options, output, buildOptions, progress));
+            if (p.GetValue(export.MetricsFile) is { } file) WriteComposeMetrics(file, compose, image);
+            if (!asJson) Console.WriteLine($"{compose.Ref} {compose.Commit}{(compose.Version != null ? " version " + compose.Version : "")} ({compose.Packages} packages)");
+            Report(output, buildOptions, image, asJson);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static ComposeOptions ComposeOptionsFrom(string repo, string? cacheDir, string? arch, bool verbose) => new()
+    {
+        RepoPath = repo,
+        CacheDir = cacheDir,
+        Architecture = arch,
+        SourceDateEpoch = string.IsNullOrEmpty(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH")) ? null : SourceDateEpoch(),
+        Output = verbose ? line => Console.Error.WriteLine("  " + line) : null,
+        Warn = m => Run.Warn(m),
+    };
+
+    private static void WriteComposeMetrics(string file, ComposeResult compose, BuildResult? image)
+    {
+        var phases = new JsonObject();
+        foreach (var (k, v) in compose.PhaseSeconds) phases[k] = v;
+        if (image != null) foreach (var (k, v) in image.Metrics.PhaseSeconds) phases[k] = v;
+        var node = new JsonObject
+        {
+            ["phases"] = phases,
+            ["commit"] = compose.Commit,
+            ["version"] = compose.Version,
+            ["packages"] = compose.Packages,
+            ["packages_from_cache"] = compose.PackagesFromCache,
+            ["files"] = compose.Files,
+        };
+        if (image != null)
+        {
+            node["bytes_in"] = image.Metrics.BytesIn;
+            node["bytes_out"] = image.Metrics.BytesOut;
+            node["layers"] = image.Metrics.Layers;
+            node["layers_reused"] = image.Metrics.LayersReused;
+            node["layers_compressed"] = image.Metrics.LayersCompressed;
+            node["components"] = image.Metrics.Components;
+            node["manifest_digest"] = image.ManifestDescriptor.Digest;
+        }
+        var temp = file + ".tmp";
+        File.WriteAllText(temp, node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.Move(temp, file, overwrite: true);
     }
 
     public static ImageReference ParseOutput(string text)

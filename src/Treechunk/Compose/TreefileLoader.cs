@@ -245,6 +245,14 @@ internal static partial class TreefileReader
             throw new TreechunkException(
                 $"treefile {Display(file)}: YAML syntax error at line {e.Start.Line}, column {e.Start.Column}: {YamlMessage(e)}", ExitCodes.BadInput, e);
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner throws this, with no position, for some malformed input
+            // (e.g. an unclosed flow sequence); the position is where parsing last succeeded.
+            var (line, column) = LastGoodPosition(text);
+            throw new TreechunkException(
+                $"treefile {Display(file)}: YAML syntax error at line {line}, column {column}: unexpected content after this point (unclosed bracket or quote?)", ExitCodes.BadInput, e);
+        }
 
         var docs = stream.Documents;
         if (docs.Count == 0 || docs.Count == 1 && IsNull(docs[0].RootNode))
@@ -254,6 +262,19 @@ internal static partial class TreefileReader
         if (docs[0].RootNode is not YamlMappingNode map)
             throw new FileErrors(file).Error("the top level must be a mapping of keys such as 'ref' and 'packages'", docs[0].RootNode);
         return map;
+    }
+
+    private static (long Line, long Column) LastGoodPosition(string text)
+    {
+        var parser = new YamlDotNet.Core.Parser(new StringReader(text));
+        (long, long) last = (1, 1);
+        try
+        {
+            while (parser.MoveNext())
+                if (parser.Current is { } ev) last = (ev.End.Line, ev.End.Column);
+        }
+        catch (Exception e) when (e is YamlException or InvalidOperationException) { }
+        return last;
     }
 
     /// <summary>YamlDotNet prefixes its messages with both marks; the position is already in ours.</summary>
