@@ -260,6 +260,8 @@ public static class ComposeCommands
             var output = ParseOutput(p.GetValue(outputOci)!);
             bool verbose = p.GetValue(GlobalOptions.Verbose), asJson = p.GetValue(export.Json);
             var buildOptions = export.ToBuildOptions(p, "treechunk compose build-ostree", null, tf.Oci) with { KeepSelinux = true };
+            // A tag written in the output reference beats the treefile's oci.tag (--oci-tag beats both).
+            if (p.GetValue(export.Tag) == null && output.Tag != null) buildOptions = buildOptions with { Tag = output.Tag };
             var options = ComposeOptionsFrom(p.GetValue(repo)!, p.GetValue(export.CacheDir), p.GetValue(export.Arch), verbose);
             var (compose, image) = BuildProgress.Run(verbose, asJson,
                 progress => ComposeRunner.BuildOstree(tf, PackageBackends.For(tf), options, output, buildOptions, progress));
