@@ -27,9 +27,10 @@ public static class OciCommands
 
     private static Argument<string> ImageArgument() => new("IMAGE") { Description = ImageHelp };
 
-    private static Command Inspect()
+    /// <summary>A command that opens one image (with the usual error contract) and may print JSON.</summary>
+    private static Command ImageCommand(string name, string description, Func<ParseResult, OpenedImage, bool, int> body)
     {
-        var cmd = new Command("inspect", "Show an image's manifest, config, labels, history and totals\n\nExample:\n  treechunk oci inspect oci:./image:latest --json");
+        var cmd = new Command(name, description);
         var image = ImageArgument();
         var json = GlobalOptions.Json();
         cmd.Arguments.Add(image);
@@ -37,8 +38,17 @@ public static class OciCommands
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
             using var img = OpenedImage.Open(p.GetValue(image)!);
+            return body(p, img, p.GetValue(json));
+        }));
+        return cmd;
+    }
+
+    private static Command Inspect()
+    {
+        return ImageCommand("inspect", "Show an image's manifest, config, labels, history and totals\n\nExample:\n  treechunk oci inspect oci:./image:latest --json", (p, img, json) =>
+        {
             long compressed = img.Manifest.Layers.Sum(l => l.Size);
-            if (p.GetValue(json))
+            if (json)
             {
                 Run.PrintJson(new JsonObject
                 {
@@ -78,20 +88,13 @@ public static class OciCommands
                     Console.WriteLine($"  {h.Created ?? "-"}  {h.CreatedBy ?? ""}  {Shorten(h.Comment ?? "", 80)}");
             }
             return ExitCodes.Ok;
-        }));
-        return cmd;
+        });
     }
 
     private static Command Layers()
     {
-        var cmd = new Command("layers", "List each layer: digest, diff_id, sizes, media type, components\n\nExample:\n  treechunk oci layers ./image");
-        var image = ImageArgument();
-        var json = GlobalOptions.Json();
-        cmd.Arguments.Add(image);
-        cmd.Options.Add(json);
-        cmd.SetAction(p => Run.Guarded(p, () =>
+        return ImageCommand("layers", "List each layer: digest, diff_id, sizes, media type, components\n\nExample:\n  treechunk oci layers ./image", (p, img, json) =>
         {
-            using var img = OpenedImage.Open(p.GetValue(image)!);
             var rows = img.Manifest.Layers.Select((l, i) => new
             {
                 Index = i,
@@ -100,7 +103,7 @@ public static class OciCommands
                 Components = Components(l),
                 Uncompressed = ComponentStats.Parse(l.Annotations?.GetValueOrDefault(Annotations.ComponentStats))?.Sum(s => s.Bytes),
             }).ToList();
-            if (p.GetValue(json))
+            if (json)
             {
                 Run.PrintJson(new JsonArray(rows.Select(r => (JsonNode)new JsonObject
                 {
@@ -119,27 +122,20 @@ public static class OciCommands
                 Console.WriteLine($"{r.Index,3}  {Short(r.Layer.Digest),-19}  {Short(r.DiffId),-19}  {Sizes.Format(r.Layer.Size),10}  " +
                                   $"{(r.Uncompressed is { } u ? Sizes.Format(u) : "-"),10}  {ShortType(r.Layer.MediaType),-10}  {Shorten(string.Join(",", r.Components), 60)}");
             return ExitCodes.Ok;
-        }));
-        return cmd;
+        });
     }
 
     private static Command ChunkList()
     {
-        var cmd = new Command("list", "List the image's chunks: each layer's components with their file counts and sizes\n\nExample:\n  treechunk oci chunk list ./image --json");
-        var image = ImageArgument();
-        var json = GlobalOptions.Json();
-        cmd.Arguments.Add(image);
-        cmd.Options.Add(json);
-        cmd.SetAction(p => Run.Guarded(p, () =>
+        return ImageCommand("list", "List the image's chunks: each layer's components with their file counts and sizes\n\nExample:\n  treechunk oci chunk list ./image --json", (p, img, json) =>
         {
-            using var img = OpenedImage.Open(p.GetValue(image)!);
             var chunks = img.Manifest.Layers.Select((l, i) =>
             {
                 var stats = ComponentStats.Parse(l.Annotations?.GetValueOrDefault(Annotations.ComponentStats))
                             ?? Components(l).Select(n => (Name: n, Files: -1, Bytes: -1L)).ToList();
                 return (Index: i, Layer: l, Stats: stats);
             }).ToList();
-            if (p.GetValue(json))
+            if (json)
             {
                 Run.PrintJson(new JsonArray(chunks.Select(c => (JsonNode)new JsonObject
                 {
@@ -162,27 +158,20 @@ public static class OciCommands
                     Console.WriteLine(s.Files >= 0 ? $"  {s.Name}  {s.Files} files  {Sizes.Format(s.Bytes)}" : $"  {s.Name}");
             }
             return ExitCodes.Ok;
-        }));
-        return cmd;
+        });
     }
 
     private static Command VerifyCommand(string name, string description)
     {
-        var cmd = new Command(name, description + $"\n\nExits 1 naming the first bad blob.\n\nExample:\n  treechunk oci {(name == "verify" ? "chunk verify" : name)} ./image");
-        var image = ImageArgument();
-        var json = GlobalOptions.Json();
-        cmd.Arguments.Add(image);
-        cmd.Options.Add(json);
-        cmd.SetAction(p => Run.Guarded(p, () =>
+        return ImageCommand(name, description + $"\n\nExits 1 naming the first bad blob.\n\nExample:\n  treechunk oci {(name == "verify" ? "chunk verify" : name)} ./image", (p, img, json) =>
         {
-            using var img = OpenedImage.Open(p.GetValue(image)!);
-            bool asJson = p.GetValue(json), verbose = p.GetValue(GlobalOptions.Verbose);
+            bool verbose = p.GetValue(GlobalOptions.Verbose);
             var checks = ImageVerifier.Verify(img, c =>
             {
-                if (verbose && !asJson) Console.Error.WriteLine($"{(c.Ok ? "ok " : "BAD")} {c.Kind} {c.Digest}");
+                if (verbose && !json) Console.Error.WriteLine($"{(c.Ok ? "ok " : "BAD")} {c.Kind} {c.Digest}");
             });
             var bad = checks.FirstOrDefault(c => !c.Ok);
-            if (asJson)
+            if (json)
             {
                 Run.PrintJson(new JsonObject
                 {
@@ -197,10 +186,9 @@ public static class OciCommands
             }
             if (bad != null)
                 throw new TreechunkException($"layer {bad.LayerIndex} blob {bad.Digest}: {bad.Problem}", ExitCodes.VerificationFailed);
-            if (!asJson) Console.WriteLine($"ok: {checks.Count} blobs verified ({img.Manifest.Layers.Count} layers) for {img.ManifestDescriptor.Digest}");
+            if (!json) Console.WriteLine($"ok: {checks.Count} blobs verified ({img.Manifest.Layers.Count} layers) for {img.ManifestDescriptor.Digest}");
             return ExitCodes.Ok;
-        }));
-        return cmd;
+        });
     }
 
     private static Command VerifyContent()
