@@ -21,8 +21,11 @@ public sealed partial class AptBackend : IPackageBackend
         if (sources.Count == 0) throw new TreechunkException($"treefile {treefile.Path} names no apt repos");
         foreach (var s in sources)
             if (!File.Exists(s)) throw new TreechunkException($"treefile {treefile.Path}: apt source {s} does not exist");
-        var suite = treefile.Variant ?? FirstSuite(sources[0])
-            ?? throw new TreechunkException($"treefile {treefile.Path}: {sources[0]} has no Suites field and the treefile sets no variant");
+        var suite = FirstSuite(sources[0])
+            ?? throw new TreechunkException($"treefile {treefile.Path}: {sources[0]} has no Suites field");
+        var variant = treefile.Variant ?? "minbase";
+        if (!Variants.Contains(variant))
+            throw new TreechunkException($"treefile {treefile.Path}: variant '{variant}' is not an mmdebstrap variant ({string.Join(", ", Variants)})");
         foreach (var name in treefile.ExcludePackages)
             if (!PackageName().IsMatch(name))
                 throw new TreechunkException($"treefile {treefile.Path}: exclude-packages entry '{name}' is not a Debian package name");
@@ -33,9 +36,11 @@ public sealed partial class AptBackend : IPackageBackend
         try
         {
             var args = new List<string>();
-            if (treefile.ExcludePackages.Count == 0)
+            if (treefile.ExcludePackages.Count == 0 || variant != "minbase")
             {
-                args.Add("--variant=minbase");
+                // Outside minbase the exclusions are enforced by the pin below alone.
+                args.Add("--variant=" + variant);
+                if (treefile.ExcludePackages.Count > 0) AddExcludePin(args, scratch, treefile.ExcludePackages);
             }
             else
             {
@@ -46,14 +51,7 @@ public sealed partial class AptBackend : IPackageBackend
                 args.Add("--variant=essential");
                 if (!treefile.ExcludePackages.Contains("apt")) args.Add("--include=apt");
                 args.Add("--include=" + RequiredPattern(suite, options.Architecture, treefile.ExcludePackages));
-                // The pin makes apt refuse the excluded packages as dependencies too, with its
-                // own explanation, instead of pulling them in silently.
-                var pins = Path.Join(scratch, "treechunk-exclude");
-                File.WriteAllText(pins, string.Concat(treefile.ExcludePackages.Select(p =>
-                    $"Package: {p}\nPin: release *\nPin-Priority: -1\n\n")));
-                args.Add($"--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\" && cp {Quote(pins)} \"$1/{ExcludePreferences}\"");
-                // The pin is compose input, not part of the system: later apt runs in the image must not inherit it.
-                args.Add($"--customize-hook=rm -f \"$1/{ExcludePreferences}\"");
+                AddExcludePin(args, scratch, treefile.ExcludePackages);
             }
             // One --include per entry: mmdebstrap splits an argument on commas unless it is a
             // pattern, so this passes names and patterns alike unchanged.
@@ -164,6 +162,22 @@ public sealed partial class AptBackend : IPackageBackend
 
     private static HashSet<string> DebsIn(string dir) =>
         Directory.EnumerateFiles(dir, "*.deb").Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal)!;
+
+    /// <summary>mmdebstrap's variants (treefile key <c>variant</c>; default minbase).</summary>
+    private static readonly string[] Variants = ["extract", "custom", "essential", "apt", "required", "minbase", "buildd", "important", "debootstrap", "standard"];
+
+    /// <summary>
+    /// A Pin-Priority -1 for each excluded package makes apt refuse them as dependencies too,
+    /// with its own explanation, instead of pulling them in silently.
+    /// </summary>
+    private static void AddExcludePin(List<string> args, string scratch, IEnumerable<string> excluded)
+    {
+        var pins = Path.Join(scratch, "treechunk-exclude");
+        File.WriteAllText(pins, string.Concat(excluded.Select(p => $"Package: {p}\nPin: release *\nPin-Priority: -1\n\n")));
+        args.Add($"--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\" && cp {Quote(pins)} \"$1/{ExcludePreferences}\"");
+        // The pin is compose input, not part of the system: later apt runs in the image must not inherit it.
+        args.Add($"--customize-hook=rm -f \"$1/{ExcludePreferences}\"");
+    }
 
     /// <summary>The first suite of the first stanza of a deb822 .sources file.</summary>
     internal static string? FirstSuite(string sourcesFile)

@@ -32,7 +32,7 @@ public sealed partial record Treefile
     public IReadOnlyList<string> Packages { get; init; } = [];
     public IReadOnlyList<string> ExcludePackages { get; init; } = [];
     public string? Releasever { get; init; }
-    /// <summary>Debian suite for the apt backend (e.g. bookworm); default from the .sources file's Suites.</summary>
+    /// <summary>mmdebstrap variant for the apt backend (minbase when unset); the suite comes from the .sources file.</summary>
     public string? Variant { get; init; }
     public string? AutomaticVersionPrefix { get; init; }
     /// <summary>(source on the host, resolved to an absolute path; destination path in the tree, absolute).</summary>

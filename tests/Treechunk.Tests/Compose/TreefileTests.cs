@@ -42,7 +42,7 @@ public class TreefileTests : IDisposable
               - coreutils  less
             exclude-packages: [nano]
             releasever: 12
-            variant: bookworm-backports
+            variant: important
             automatic-version-prefix: "12.1"
             add-files:
               - [files/motd, /etc/motd]
@@ -76,7 +76,7 @@ public class TreefileTests : IDisposable
         Assert.Equal(["bash", "coreutils", "less"], t.Packages);
         Assert.Equal(["nano"], t.ExcludePackages);
         Assert.Equal("12", t.Releasever);
-        Assert.Equal("bookworm-backports", t.Variant);
+        Assert.Equal("important", t.Variant);
         Assert.Equal("12.1", t.AutomaticVersionPrefix);
         Assert.Equal([(_tmp["files/motd"], "/etc/motd")], t.AddFiles);
         Assert.Equal(["/usr/share/doc"], t.RemoveFiles);
