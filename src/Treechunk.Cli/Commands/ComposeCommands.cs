@@ -152,6 +152,12 @@ public static class ComposeCommands
             using var __ = tree;
             var options = export.ToBuildOptions(p, "treechunk compose build-chunked-oci", defaultArch);
             if (source != null) options = options with { BaseConfig = source.Config.Config };
+            // An image container-encapsulate made keeps carrying its commit, so it still imports exactly.
+            if (source != null && OstreeImageImport.FindEmbeddedCommit(source, tree) is { } embedded)
+            {
+                tree = embedded.Tree;
+                options = options with { FinalLayer = embedded.ToFinalLayer(), KeepSelinux = true };
+            }
             if (options.MaxLayers > BuildOptions.DockerLayerLimit)
                 Run.Warn($"--max-layers {options.MaxLayers} is above {BuildOptions.DockerLayerLimit}: Docker (overlay2) cannot run images that deep");
 

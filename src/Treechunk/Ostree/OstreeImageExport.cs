@@ -25,13 +25,10 @@ public static class OstreeImageExport
         var checksum = tree.CommitChecksum;
         var commit = tree.Commit;
 
-        var files = new List<(TreeEntry, byte[]?)>
-        {
-            Embedded(checksum, ObjectType.Commit, repo.ReadMetadataObject(checksum, ObjectType.Commit)),
-            Embedded(commit.RootMeta, ObjectType.DirMeta, repo.ReadMetadataObject(commit.RootMeta, ObjectType.DirMeta)),
-        };
-        if (File.Exists(repo.ObjectPath(checksum, ObjectType.CommitMeta)))
-            files.Add(Embedded(checksum, ObjectType.CommitMeta, File.ReadAllBytes(repo.ObjectPath(checksum, ObjectType.CommitMeta))));
+        var commitMetaPath = repo.ObjectPath(checksum, ObjectType.CommitMeta);
+        var finalLayer = CommitLayer(checksum, repo.ReadMetadataObject(checksum, ObjectType.Commit),
+            commit.RootMeta, repo.ReadMetadataObject(commit.RootMeta, ObjectType.DirMeta),
+            File.Exists(commitMetaPath) ? File.ReadAllBytes(commitMetaPath) : null, tree);
 
         var labels = new Dictionary<string, string>(options.Labels) { [CommitLabel] = checksum };
         if (commit.MetadataString("version") is { } version)
@@ -47,9 +44,21 @@ public static class OstreeImageExport
         options = options with
         {
             Labels = labels,
-            FinalLayer = new FinalLayer(new MemoryTree(files), CommitLayerComponent, tree) { DiffIdLabel = FinalDiffIdLabel },
+            FinalLayer = finalLayer,
         };
         return ChunkedImageBuilder.Build(tree, output, options, progress);
+    }
+
+    /// <summary>The last layer: commit object, root dirmeta and detached metadata as files under sysroot/ostree/repo/objects.</summary>
+    public static FinalLayer CommitLayer(string checksum, byte[] commit, string rootMeta, byte[] rootMetaBytes, byte[]? commitMeta, ITree tree)
+    {
+        var files = new List<(TreeEntry, byte[]?)>
+        {
+            Embedded(checksum, ObjectType.Commit, commit),
+            Embedded(rootMeta, ObjectType.DirMeta, rootMetaBytes),
+        };
+        if (commitMeta != null) files.Add(Embedded(checksum, ObjectType.CommitMeta, commitMeta));
+        return new FinalLayer(new MemoryTree(files), CommitLayerComponent, tree) { DiffIdLabel = FinalDiffIdLabel };
     }
 
     /// <summary>usr/lib/modules/VERSION/vmlinuz: the tree can boot.</summary>

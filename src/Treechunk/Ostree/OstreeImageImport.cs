@@ -6,6 +6,13 @@ namespace Treechunk.Ostree;
 
 public sealed record ImportResult(string Commit, bool Exact, string? Ref);
 
+/// <summary>A commit carried by an image, and the image's tree without the carrier files.</summary>
+public sealed record EmbeddedCommit(string Checksum, byte[] CommitBytes, OstreeCommit Commit, byte[] RootMetaBytes, byte[]? CommitMeta, ITree Tree)
+{
+    /// <summary>The same last layer container-encapsulate writes, so a rechunked image still imports to this commit.</summary>
+    public FinalLayer ToFinalLayer() => OstreeImageExport.CommitLayer(Checksum, CommitBytes, Commit.RootMeta, RootMetaBytes, CommitMeta, Tree);
+}
+
 /// <summary>
 /// import-ostree: an image back into a repo. For an image treechunk exported, content,
 /// dirtree and dirmeta objects are rebuilt from the layers, checked against the embedded
@@ -38,7 +45,30 @@ public static class OstreeImageImport
             return new ImportResult(fresh, Exact: false, refName);
         }
 
+        var embedded = FindEmbeddedCommit(image, flattened)!;
+        var commit = embedded.Commit;
+        using var tree = embedded.Tree;
+        var (rootTree, rootMeta) = CommitWriter.WriteTree(repo, tree, new CommitOptions { Warn = warn, RootMeta = DirMeta.Parse(embedded.RootMetaBytes) });
+        if (rootTree != commit.RootTree || rootMeta != commit.RootMeta)
+            throw new TreechunkException(
+                $"image layers do not match embedded commit {checksum}: rebuilt root tree {rootTree[..12]}/{rootMeta[..12]}, commit says {commit.RootTree[..12]}/{commit.RootMeta[..12]}",
+                ExitCodes.VerificationFailed);
+        repo.WriteMetadata(ObjectType.Commit, embedded.CommitBytes);
+        if (embedded.CommitMeta != null) repo.WriteCommitMeta(checksum, embedded.CommitMeta);
+        if (refName != null) repo.SetRef(refName, checksum);
+        return new ImportResult(checksum, Exact: true, refName);
+    }
+
+    /// <summary>
+    /// The commit an image made by container-encapsulate carries, verified, with the image's
+    /// tree minus what the exporter added; null for any other image.
+    /// </summary>
+    public static EmbeddedCommit? FindEmbeddedCommit(OpenedImage image, ITree flattened)
+    {
+        var checksum = image.Config.Config?.Labels?.GetValueOrDefault(OstreeImageExport.CommitLabel);
+        if (checksum == null) return null;
         OstreeObjects.ValidateChecksum(checksum);
+        if (flattened.Find(OstreeImageExport.EmbeddedPath(checksum, ObjectType.Commit)) is not { } commitEntry) return null;
         var commitBytes = ReadAll(flattened, commitEntry);
         if (OstreeObjects.Sha256Hex(commitBytes) != checksum)
             throw new TreechunkException($"embedded commit object {checksum} is corrupt", ExitCodes.VerificationFailed);
@@ -53,20 +83,10 @@ public static class OstreeImageImport
 
         // Leave out what the exporter added: the embedded objects and the directories it had to create for them.
         var injected = new HashSet<string>(StringComparer.Ordinal) { commitEntry.Path, rootMetaEntry.Path, commitMetaPath };
-        var last = image.Manifest.Layers[^1];
-        if (last.Annotations?.GetValueOrDefault(ChunkedImageBuilder.SynthesizedDirsAnnotation) is { } dirs)
+        if (image.Manifest.Layers[^1].Annotations?.GetValueOrDefault(ChunkedImageBuilder.SynthesizedDirsAnnotation) is { } dirs)
             foreach (var d in dirs.Split(',', StringSplitOptions.RemoveEmptyEntries)) injected.Add(d);
-        using var tree = new FilteredTree(flattened, e => !injected.Contains(e.Path));
-
-        var (rootTree, rootMeta) = CommitWriter.WriteTree(repo, tree, new CommitOptions { Warn = warn, RootMeta = DirMeta.Parse(rootMetaBytes) });
-        if (rootTree != commit.RootTree || rootMeta != commit.RootMeta)
-            throw new TreechunkException(
-                $"image layers do not match embedded commit {checksum}: rebuilt root tree {rootTree[..12]}/{rootMeta[..12]}, commit says {commit.RootTree[..12]}/{commit.RootMeta[..12]}",
-                ExitCodes.VerificationFailed);
-        repo.WriteMetadata(ObjectType.Commit, commitBytes);
-        if (commitMeta != null) repo.WriteCommitMeta(checksum, commitMeta);
-        if (refName != null) repo.SetRef(refName, checksum);
-        return new ImportResult(checksum, Exact: true, refName);
+        return new EmbeddedCommit(checksum, commitBytes, commit, rootMetaBytes, commitMeta,
+            new FilteredTree(flattened, e => !injected.Contains(e.Path)));
     }
 
     private static byte[] ReadAll(ITree tree, TreeEntry e)

@@ -56,6 +56,26 @@ public class EncapsulateRoundTripTests
     }
 
     [Fact]
+    public void Rechunking_an_encapsulated_image_keeps_its_commit()
+    {
+        using var tmp = new TempDir("encap-rechunk");
+        MakeTree(tmp["tree"]);
+        Proc.Check(Ostree, "--repo=" + tmp["repo"], "init", "--mode=archive");
+        var commit = OstreeCommit(tmp["repo"], tmp["tree"], "r");
+        TreechunkCli.Check("compose", "container-encapsulate", "--repo", tmp["repo"], "r", $"oci:{tmp["image"]}");
+        TreechunkCli.Check("compose", "build-chunked-oci", "--from", tmp["image"], "--output", $"oci:{tmp["rechunked"]}", "--max-layers", "3", "--compression", "zstd");
+        var inspect = JsonNode.Parse(TreechunkCli.Check("oci", "inspect", tmp["rechunked"], "--json"))!;
+        // At most 3 planned layers, plus the commit layer, which stays last.
+        Assert.InRange((int)inspect["layers"]!, 2, 4);
+        Assert.Equal("ostree-commit", (string?)inspect["manifest"]!["layers"]!.AsArray()[^1]!["annotations"]!["org.treechunk.components"]);
+        var labels = inspect["config"]!["config"]!["Labels"]!;
+        Assert.Equal((string?)inspect["config"]!["rootfs"]!["diff_ids"]!.AsArray()[^1], (string?)labels["ostree.final-diffid"]);
+        var imported = JsonNode.Parse(TreechunkCli.Check("oci", "import-ostree", tmp["rechunked"], "--repo", tmp["fresh"], "--json"))!;
+        Assert.Equal(commit, (string?)imported["commit"]);
+        Assert.True((bool)imported["exact"]!);
+    }
+
+    [Fact]
     public void A_metadata_only_change_touches_only_the_commit_layer()
     {
         using var tmp = new TempDir("encap-meta");
