@@ -140,6 +140,7 @@ public static class ComposeCommands
             OpenedImage? source = null;
             ITree tree;
             string? defaultArch = null;
+            var scanClock = System.Diagnostics.Stopwatch.StartNew();
             if (rootfsPath != null)
                 tree = DirectoryTree.Open(rootfsPath, warn);
             else
@@ -161,8 +162,9 @@ public static class ComposeCommands
             if (options.MaxLayers > BuildOptions.DockerLayerLimit)
                 Run.Warn($"--max-layers {options.MaxLayers} is above {BuildOptions.DockerLayerLimit}: Docker (overlay2) cannot run images that deep");
 
+            var scanSeconds = scanClock.Elapsed.TotalSeconds;
             var result = BuildProgress.Run(verbose, json, progress => ChunkedImageBuilder.Build(tree, dest, options, progress));
-            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result);
+            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result, scanSeconds);
             Report(dest, options, result, json);
             return ExitCodes.Ok;
         }));
@@ -327,12 +329,16 @@ public static class ComposeCommands
         return new ImageReference(text.EndsWith(".tar", StringComparison.Ordinal) ? Transport.OciArchive : Transport.OciLayout, text, null);
     }
 
-    public static void WriteMetrics(string file, BuildResult r)
+    /// <param name="scanSeconds">Time spent reading the source tree's metadata before the build, when the caller measured it.</param>
+    public static void WriteMetrics(string file, BuildResult r, double? scanSeconds = null)
     {
         var m = r.Metrics;
+        var phases = new JsonObject();
+        if (scanSeconds is { } scan) phases["scan"] = Math.Round(scan, 3);
+        foreach (var (k, v) in m.PhaseSeconds) phases[k] = v;
         var node = new JsonObject
         {
-            ["phases"] = new JsonObject(m.PhaseSeconds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value)))),
+            ["phases"] = phases,
             ["bytes_in"] = m.BytesIn,
             ["bytes_out"] = m.BytesOut,
             ["uncompressed_bytes"] = m.UncompressedBytes,

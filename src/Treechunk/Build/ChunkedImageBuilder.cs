@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Treechunk.Chunking;
 using Treechunk.Oci;
@@ -80,9 +81,11 @@ public static class ChunkedImageBuilder
                 Cache = options.LayerCacheDir != null ? new LayerCache(options.LayerCacheDir) : null,
             };
             var written = new WrittenLayer[plan.Layers.Count];
-            // Largest layers first so the last worker is not left with the biggest job.
+            // Largest layers first, handed out one at a time (no chunked partitioning, which
+            // gives one worker several big layers), so the workers finish together.
             var order = Enumerable.Range(0, plan.Layers.Count).OrderByDescending(i => plan.Layers[i].Size).ToList();
-            Parallel.ForEach(order, new ParallelOptions { MaxDegreeOfParallelism = options.ParallelLayers }, i =>
+            Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
+                new ParallelOptions { MaxDegreeOfParallelism = options.ParallelLayers }, i =>
             {
                 written[i] = LayerWriter.Write(tree, layerEntries[i], writer.BlobsDir, settings);
                 progress.LayerDone(i, written[i].UncompressedSize);

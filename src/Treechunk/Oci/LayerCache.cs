@@ -24,7 +24,7 @@ public sealed class LayerCache
 
     private static string CompressorVersion(Compression c) => c switch
     {
-        Compression.Zstd => "zstdsharp-" + typeof(ZstdSharp.CompressionStream).Assembly.GetName().Version,
+        Compression.Zstd => Zstd.EncoderId,
         Compression.Gzip => "zlib-" + Environment.Version,
         _ => "none",
     };
@@ -35,14 +35,14 @@ public sealed class LayerCache
         return Path.Join(_dir, Digest.Sha256(System.Text.Encoding.UTF8.GetBytes(key))[7..] + ".json");
     }
 
-    private sealed record Entry(string Digest, long Size, string MediaType);
+    internal sealed record Entry(string Digest, long Size, string MediaType);
 
     public Descriptor? TryReuse(string diffId, LayerSettings settings, string blobsDir)
     {
         var keyPath = KeyPath(diffId, settings);
         try
         {
-            if (File.Exists(keyPath) && JsonSerializer.Deserialize<Entry>(File.ReadAllBytes(keyPath)) is { } entry)
+            if (File.Exists(keyPath) && JsonSerializer.Deserialize(File.ReadAllBytes(keyPath), LayerCacheJson.Default.Entry) is { } entry)
             {
                 var cached = Path.Join(_dir, Digest.Hex(entry.Digest));
                 if (File.Exists(cached) && new FileInfo(cached).Length == entry.Size)
@@ -70,7 +70,7 @@ public sealed class LayerCache
             if (!File.Exists(cached)) Place(Path.Join(blobsDir, Digest.Hex(layer.Descriptor.Digest)), cached);
             var keyPath = KeyPath(layer.DiffId, settings);
             var temp = keyPath + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-            File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(new Entry(layer.Descriptor.Digest, layer.Descriptor.Size, layer.Descriptor.MediaType)));
+            File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(new Entry(layer.Descriptor.Digest, layer.Descriptor.Size, layer.Descriptor.MediaType), LayerCacheJson.Default.Entry));
             File.Move(temp, keyPath, overwrite: true);
         }
         catch (IOException)
@@ -94,3 +94,6 @@ public sealed class LayerCache
         }
     }
 }
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(LayerCache.Entry))]
+internal sealed partial class LayerCacheJson : System.Text.Json.Serialization.JsonSerializerContext;

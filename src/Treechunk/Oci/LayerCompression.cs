@@ -35,19 +35,9 @@ public static class LayerCompression
     public static Stream Compress(Stream inner, Compression c, int level, int zstdWorkers = 0) => c switch
     {
         Compression.Gzip => new GZipStream(inner, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true),
-        Compression.Zstd => Zstd(inner, level, zstdWorkers),
+        Compression.Zstd => Zstd.Compress(inner, level, zstdWorkers),
         _ => new NonClosingStream(inner),
     };
-
-    private static Stream Zstd(Stream inner, int level, int workers)
-    {
-        var stream = new ZstdSharp.CompressionStream(inner, level, leaveOpen: true);
-        // zstd's multithreaded mode frames output identically for any worker count >= 1, but
-        // differently from the default single-threaded mode (0), which is also faster here: so
-        // workers are opt-in, and their digests depend only on whether they are used.
-        if (workers > 0) stream.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_nbWorkers, workers);
-        return stream;
-    }
 
     /// <summary>A decompressing read stream for a layer of the given media type (takes ownership of <paramref name="inner"/>).</summary>
     public static Stream Decompress(Stream inner, string mediaType)

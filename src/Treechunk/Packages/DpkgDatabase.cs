@@ -49,26 +49,54 @@ public sealed class DpkgDatabase : IPackageDatabase
             return c != 0 ? c : string.CompareOrdinal(a.Architecture, b.Architecture);
         });
 
+        // Reading the file lists is independent per package; only the ownership claims below
+        // must follow the sorted order.
+        var lists = new List<string>[packages.Count];
+        Parallel.For(0, packages.Count, i => lists[i] = ReadList(tree, packages[i]));
+
+        // Change history means inflating every package's changelog, and only planning for
+        // updates reads it: so it is read, for all packages at once, on first use.
+        var history = new Lazy<Dictionary<string, List<long>>>(() => ReadChangeHistory(tree, packages));
+
         var owners = new OwnershipBuilder(tree);
         var members = new Dictionary<string, SortedSet<string>>(StringComparer.Ordinal);
-        var times = new Dictionary<string, HashSet<long>>(StringComparer.Ordinal);
-        foreach (var pkg in packages)
+        for (int i = 0; i < packages.Count; i++)
         {
-            owners.AddPackage(pkg.Source, ReadList(tree, pkg));
+            var pkg = packages[i];
+            owners.AddPackage(pkg.Source, lists[i]);
             if (!members.TryGetValue(pkg.Source, out var names))
-            {
                 members[pkg.Source] = names = new SortedSet<string>(StringComparer.Ordinal);
-                times[pkg.Source] = [];
-            }
             names.Add(pkg.Name);
-            times[pkg.Source].UnionWith(ReadChangeTimes(tree, pkg));
         }
 
         var components = new SortedDictionary<string, PackageComponent>(StringComparer.Ordinal);
         foreach (var (source, names) in members)
-            components[source] = new PackageComponent(source, names.ToList(),
-                times[source].OrderByDescending(t => t).ToList());
+            components[source] = new PackageComponent(source, names.ToList(), new LazyChangeTimes(history, source));
         return new DpkgDatabase(owners.Build(), components);
+    }
+
+    /// <summary>Each source package's changelog entry times, newest first and distinct.</summary>
+    private static Dictionary<string, List<long>> ReadChangeHistory(ITree tree, List<Package> packages)
+    {
+        var perPackage = new List<long>[packages.Count];
+        Parallel.For(0, packages.Count, i => perPackage[i] = ReadChangeTimes(tree, packages[i]));
+        var bySource = new Dictionary<string, HashSet<long>>(StringComparer.Ordinal);
+        for (int i = 0; i < packages.Count; i++)
+        {
+            if (!bySource.TryGetValue(packages[i].Source, out var set)) bySource[packages[i].Source] = set = [];
+            set.UnionWith(perPackage[i]);
+        }
+        return bySource.ToDictionary(kv => kv.Key, kv => kv.Value.OrderByDescending(t => t).ToList(), StringComparer.Ordinal);
+    }
+
+    /// <summary>One source package's view of the change history, which is read when first enumerated.</summary>
+    private sealed class LazyChangeTimes(Lazy<Dictionary<string, List<long>>> history, string source) : IReadOnlyList<long>
+    {
+        private List<long> Times => history.Value[source];
+        public long this[int index] => Times[index];
+        public int Count => Times.Count;
+        public IEnumerator<long> GetEnumerator() => Times.GetEnumerator();
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>The packages of a status file whose files are on disk, in file order.</summary>
@@ -162,7 +190,7 @@ public sealed class DpkgDatabase : IPackageDatabase
     /// Entry times from the package's Debian changelogs: changelog.Debian.gz (changelog.gz for
     /// native packages, which have no separate Debian changelog) plus the binNMU changelog.
     /// </summary>
-    private static IEnumerable<long> ReadChangeTimes(ITree tree, Package pkg)
+    private static List<long> ReadChangeTimes(ITree tree, Package pkg)
     {
         var doc = $"usr/share/doc/{pkg.Name}";
         var times = new List<long>();

@@ -57,6 +57,66 @@ public static unsafe class LibC
     [DllImport("libc", SetLastError = true)]
     private static extern uint geteuid();
 
+    [DllImport("libc", SetLastError = true)]
+    private static extern nint opendir(byte[] path);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern byte* readdir(nint dir);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int closedir(nint dir);
+
+    // struct dirent on 64-bit Linux (glibc and musl): d_ino 8, d_off 8, d_reclen 2, d_type 1, d_name.
+    private const int DirentNameOffset = 19;
+
+    /// <summary>
+    /// The names in a directory, without "." and "..", in readdir order. One getdents per
+    /// buffer and nothing per entry (.NET's enumerator also stats every symlink).
+    /// </summary>
+    public static List<string> ListDirectory(string path)
+    {
+        var dir = opendir(Z(path));
+        if (dir == 0) throw Error("cannot read directory", path);
+        try
+        {
+            var names = new List<string>();
+            while (true)
+            {
+                Marshal.SetLastPInvokeError(0);
+                var entry = readdir(dir);
+                if (entry == null)
+                {
+                    if (Marshal.GetLastPInvokeError() != 0) throw Error("cannot read directory", path);
+                    return names;
+                }
+                var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + DirentNameOffset);
+                if (name.SequenceEqual("."u8) || name.SequenceEqual(".."u8)) continue;
+                names.Add(Encoding.UTF8.GetString(name));
+            }
+        }
+        finally
+        {
+            closedir(dir);
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern nint readlink(byte[] path, byte* buf, nint size);
+
+    /// <summary>readlink(2): a symlink's target, as UTF-8 text.</summary>
+    public static string ReadLink(string path)
+    {
+        var z = Z(path);
+        for (int size = 256; ; size *= 4)
+        {
+            var buf = new byte[size];
+            nint n;
+            fixed (byte* b = buf) n = readlink(z, b, size);
+            if (n < 0) throw Error("cannot read link", path);
+            if (n < size) return Encoding.UTF8.GetString(buf, 0, (int)n);
+        }
+    }
+
     [DllImport("libc", SetLastError = true, EntryPoint = "link")]
     private static extern int link(byte[] oldpath, byte[] newpath);
 
@@ -65,14 +125,14 @@ public static unsafe class LibC
 
     public static bool IsRoot => geteuid() == 0;
 
-    private static byte[] Z(string s)
+    internal static byte[] Z(string s)
     {
         var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];
         Encoding.UTF8.GetBytes(s, bytes);
         return bytes;
     }
 
-    private static IOException Error(string what, string path)
+    internal static IOException Error(string what, string path)
     {
         int errno = Marshal.GetLastPInvokeError();
         return new IOException($"{what} {path}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);

@@ -40,57 +40,30 @@ public sealed class DirectoryTree : ITree
         if (!rootStat.IsDirectory)
             throw new TreechunkException($"rootfs {root} is not a directory");
 
-        var raw = new List<(TreeEntry Entry, ulong Dev, ulong Ino, uint Nlink)>();
-        var stack = new Stack<string>();
-        stack.Push("");
-        while (stack.Count > 0)
+        // Directories are read level by level, each level in parallel: a tree's metadata is
+        // tens of thousands of syscalls (statx, listxattr, readlink) that overlap well.
+        var raw = new List<RawEntry>();
+        List<string> level = [""];
+        while (level.Count > 0)
         {
-            var rel = stack.Pop();
-            var dir = rel.Length == 0 ? root : System.IO.Path.Join(root, rel);
-            IEnumerable<string> names;
-            try
+            var scanned = new (List<RawEntry> Entries, List<string> Warnings, Exception? Error)[level.Count];
+            Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
             {
-                names = new DirectoryInfo(dir).EnumerateFileSystemInfos().Select(i => i.Name).ToList();
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                var warnings = new List<string>();
+                try { scanned[i] = (ScanDirectory(root, level[i], warnings), warnings, null); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or TreechunkException) { scanned[i] = ([], warnings, e); }
+            });
+            // The same messages whatever the scheduling: warnings in directory order, and the
+            // error of the first failing directory in path order.
+            var failed = scanned.Select((r, i) => (r.Error, Dir: level[i])).Where(f => f.Error != null)
+                .OrderBy(f => f.Dir, StringComparer.Ordinal).FirstOrDefault();
+            if (failed.Error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed.Error);
+            level = [];
+            foreach (var (found, warnings, _) in scanned)
             {
-                throw new TreechunkException($"cannot read directory {dir}: {e.Message}", ExitCodes.EnvironmentError);
-            }
-            foreach (var name in names)
-            {
-                var path = rel.Length == 0 ? name : rel + "/" + name;
-                var full = System.IO.Path.Join(root, path);
-                var st = LibC.LStat(full);
-                if (st.IsSocket)
-                {
-                    warn?.Invoke($"skipping socket {path} (sockets cannot be stored in an image)");
-                    continue;
-                }
-                var type = st.IsDirectory ? EntryType.Directory
-                    : st.IsRegular ? EntryType.Regular
-                    : st.IsSymlink ? EntryType.Symlink
-                    : st.IsCharDevice ? EntryType.CharDevice
-                    : st.IsBlockDevice ? EntryType.BlockDevice
-                    : st.IsFifo ? EntryType.Fifo
-                    : throw new TreechunkException($"unsupported file type at {path}");
-                var entry = new TreeEntry
-                {
-                    Path = path,
-                    Type = type,
-                    Mode = st.Permissions,
-                    Uid = (int)st.Uid,
-                    Gid = (int)st.Gid,
-                    Size = type == EntryType.Regular ? st.Size : 0,
-                    LinkTarget = type == EntryType.Symlink ? new FileInfo(full).LinkTarget : null,
-                    DevMajor = (int)st.RdevMajor,
-                    DevMinor = (int)st.RdevMinor,
-                    MTime = st.MTime,
-                    Xattrs = LibC.ListXattrs(full),
-                    InodeKey = st.Inode,
-                    LinkCount = (int)st.Nlink,
-                };
-                raw.Add((entry, st.Device, st.Inode, st.Nlink));
-                if (type == EntryType.Directory) stack.Push(path);
+                foreach (var w in warnings) warn?.Invoke(w);
+                raw.AddRange(found);
+                foreach (var r in found) if (r.Entry.Type == EntryType.Directory) level.Add(r.Entry.Path);
             }
         }
 
@@ -114,12 +87,64 @@ public sealed class DirectoryTree : ITree
         return new DirectoryTree(root, entries);
     }
 
+    private readonly record struct RawEntry(TreeEntry Entry, ulong Dev, ulong Ino, uint Nlink);
+
+    /// <summary>The entries directly under <paramref name="rel"/>, each read with one statx (names only from readdir).</summary>
+    private static List<RawEntry> ScanDirectory(string root, string rel, List<string> warnings)
+    {
+        var dir = rel.Length == 0 ? root : System.IO.Path.Join(root, rel);
+        List<string> names;
+        try
+        {
+            names = LibC.ListDirectory(dir);
+        }
+        catch (IOException e)
+        {
+            throw new TreechunkException(e.Message, ExitCodes.EnvironmentError);
+        }
+        var result = new List<RawEntry>(names.Count);
+        foreach (var name in names)
+        {
+            var path = rel.Length == 0 ? name : rel + "/" + name;
+            var full = System.IO.Path.Join(root, path);
+            var st = LibC.LStat(full);
+            if (st.IsSocket)
+            {
+                warnings.Add($"skipping socket {path} (sockets cannot be stored in an image)");
+                continue;
+            }
+            var type = st.IsDirectory ? EntryType.Directory
+                : st.IsRegular ? EntryType.Regular
+                : st.IsSymlink ? EntryType.Symlink
+                : st.IsCharDevice ? EntryType.CharDevice
+                : st.IsBlockDevice ? EntryType.BlockDevice
+                : st.IsFifo ? EntryType.Fifo
+                : throw new TreechunkException($"unsupported file type at {path}");
+            var entry = new TreeEntry
+            {
+                Path = path,
+                Type = type,
+                Mode = st.Permissions,
+                Uid = (int)st.Uid,
+                Gid = (int)st.Gid,
+                Size = type == EntryType.Regular ? st.Size : 0,
+                LinkTarget = type == EntryType.Symlink ? LibC.ReadLink(full) : null,
+                DevMajor = (int)st.RdevMajor,
+                DevMinor = (int)st.RdevMinor,
+                MTime = st.MTime,
+                Xattrs = LibC.ListXattrs(full),
+                InodeKey = st.Inode,
+                LinkCount = (int)st.Nlink,
+            };
+            result.Add(new RawEntry(entry, st.Device, st.Inode, st.Nlink));
+        }
+        return result;
+    }
+
     private static string FirstLine(string message, string root) =>
         message.Replace("cannot stat " + root + ": ", "");
 
-    public Stream OpenContent(TreeEntry entry) =>
-        new FileStream(System.IO.Path.Join(_root, entry.Path), FileMode.Open, FileAccess.Read, FileShare.Read,
-            bufferSize: 0, FileOptions.SequentialScan);
+    public Stream OpenContent(TreeEntry entry) => PosixFileStream.OpenRead(System.IO.Path.Join(_root, entry.Path));
 
     public TreeEntry? Find(string path) => _byPath.GetValueOrDefault(path);
 

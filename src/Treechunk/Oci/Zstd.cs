@@ -1,0 +1,66 @@
+using System.Runtime.InteropServices;
+
+namespace Treechunk.Oci;
+
+/// <summary>Which zstd encoder produces a stream; both give the same bytes.</summary>
+public enum ZstdEncoder { Native, Managed }
+
+/// <summary>
+/// The zstd encoder. A zstd frame's bytes depend on the encoder's version, and a layer's digest
+/// on those bytes, so the version is pinned to 1.5.7 everywhere: the native libzstd that the
+/// ZstdNet package bundles for each platform (about 1.6x faster), and where it cannot load, ZstdSharp,
+/// a line-for-line C# port of the same release. Tests hold the two to identical output. A system
+/// libzstd is never used: Debian 12's 1.5.4 frames the same input differently.
+/// </summary>
+public static class Zstd
+{
+    /// <summary>ZSTD_versionNumber() of the pinned release (1.5.7).</summary>
+    public const uint PinnedVersion = 10507;
+
+    /// <summary>Names the encoder's output format, for caches keyed by the bytes it will produce.</summary>
+    public static string EncoderId => "zstd-1.5.7";
+
+    private static readonly Lazy<bool> Native = new(ProbeNative);
+
+    /// <summary>Whether the bundled native encoder loaded and is the pinned release.</summary>
+    public static bool NativeAvailable => Native.Value;
+
+    /// <summary>A compressing write stream over <paramref name="inner"/>, which it leaves open.</summary>
+    /// <param name="workers">zstd's own worker threads: 0 (the default, single-threaded framing) or
+    /// any count of 1 or more, which all frame alike but differently from 0.</param>
+    public static Stream Compress(Stream inner, int level, int workers = 0, ZstdEncoder? encoder = null)
+    {
+        var useNative = encoder switch
+        {
+            ZstdEncoder.Native when !NativeAvailable => throw new InvalidOperationException("the native zstd encoder is not available"),
+            ZstdEncoder.Native => true,
+            ZstdEncoder.Managed => false,
+            _ => NativeAvailable,
+        };
+        if (useNative)
+        {
+            var parameters = new Dictionary<ZstdNet.ZSTD_cParameter, int>();
+            if (workers > 0) parameters[ZstdNet.ZSTD_cParameter.ZSTD_c_nbWorkers] = workers;
+            return new ZstdNet.CompressionStream(new NonClosingStream(inner), new ZstdNet.CompressionOptions(null, parameters, level));
+        }
+        var managed = new ZstdSharp.CompressionStream(inner, level, leaveOpen: true);
+        if (workers > 0) managed.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_nbWorkers, workers);
+        return managed;
+    }
+
+    private static bool ProbeNative()
+    {
+        try
+        {
+            return NativeVersionNumber() == PinnedVersion;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            return false;
+        }
+    }
+
+    // Resolves to the same library ZstdNet loads: the app's native assets name it "libzstd".
+    [DllImport("libzstd", EntryPoint = "ZSTD_versionNumber")]
+    private static extern uint NativeVersionNumber();
+}
