@@ -21,7 +21,7 @@ log() { echo "bench: $*" >&2; }
 # 1. Peers, restore, Release publish of the CLI.
 log "setup"
 bash scripts/setup.sh
-for tool in hyperfine pigz zstd python3 /usr/bin/time; do
+for tool in pigz zstd python3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing after setup" >&2; exit 2; }
 done
 log "publishing the CLI (Release) to bench/.out/cli"
@@ -46,12 +46,12 @@ qtree=$(printf '%q' "$tree")
 # 3. Side by side timings.
 bench_pair() { # name compression baseline-pipeline
   local name="$1" comp="$2" base="$3"
-  log "hyperfine: $name"
-  hyperfine --warmup "$warmup" --runs "$runs" --style basic \
+  log "timing (alternating runs): $name"
+  python3 bench/interleave.py --warmup "$warmup" --runs "$runs" \
     --prepare "rm -rf $(printf '%q' "$tc_out")" \
-    --export-json "$out/hyperfine-$name.json" \
-    -n "treechunk $comp" "$(tc "$tree" "$comp")" \
-    -n "baseline $name" "cd $qtree && $base" >&2
+    --export-json "$out/timing-$name.json" \
+    "treechunk $comp" "$(tc "$tree" "$comp")" \
+    "baseline $name" "cd $qtree && $base"
 }
 bench_pair zstd zstd 'tar --sort=name -cf - . | zstd -3 -T2 > /dev/null'
 bench_pair gzip gzip 'tar --sort=name -cf - . | pigz -6 -p2 > /dev/null'
@@ -118,11 +118,11 @@ print("# treechunk benchmark\n")
 print(f"- date: {date}\n- nproc: {nproc}\n- CPU: {cpu}\n- dotnet: {dotnet}")
 print(f"- load average before / after (1, 5, 15 min): {load0} / {load1}"
       + ("  **(machine was busy: wall times are noisy; CPU s = user+sys is steadier)**" if float(load0.split()[0]) > 0.5 * int(nproc) else ""))
-print(f"- tree: `{tree}` (hyperfine, warmup 1, {runs} runs, page cache warm)\n")
+print(f"- tree: `{tree}` (runs of the two commands alternate; warmup 1, {runs} runs each, page cache warm)\n")
 print("| operation | treechunk mean s | baseline | baseline mean s | ratio | target | result | treechunk CPU s | baseline CPU s | CPU ratio | treechunk MB out | baseline MB out |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for comp, (base, limit) in targets.items():
-    r = json.load(open(f"{out}/hyperfine-{comp}.json"))["results"]
+    r = json.load(open(f"{out}/timing-{comp}.json"))["results"]
     tc, bl = r[0], r[1]
     ratio = tc["mean"] / bl["mean"]
     verdict = "n/a" if limit is None else ("PASS" if ratio <= limit else "FAIL")

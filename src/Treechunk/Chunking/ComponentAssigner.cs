@@ -31,7 +31,8 @@ public static class ComponentAssigner
     {
         if (StateFiles.Contains(path)) return true;
         foreach (var p in StatePrefixes)
-            if (path.StartsWith(p, StringComparison.Ordinal) || path + "/" == p) return true;
+            if (path.StartsWith(p, StringComparison.Ordinal) || (p.Length == path.Length + 1 && p.StartsWith(path, StringComparison.Ordinal)))
+                return true;
         return false;
     }
 
@@ -107,6 +108,8 @@ public static class ComponentAssigner
     /// <summary>Component names travel comma-separated in annotations, so they cannot hold commas or control characters.</summary>
     public static string Sanitize(string name)
     {
+        if (name.Length > 0 && !char.IsWhiteSpace(name[0]) && !char.IsWhiteSpace(name[^1]) && !name.Any(c => c == ',' || char.IsControl(c)))
+            return name;
         var sb = new StringBuilder(name.Length);
         foreach (var c in name.Trim())
             sb.Append(c == ',' || char.IsControl(c) ? '_' : c);

@@ -124,6 +124,7 @@ internal sealed class OwnershipBuilder
 
     internal static string? Resolve(ITree tree, string path)
     {
+        if (IsPlain(tree, path)) return path;
         var pending = new Stack<string>();
         var parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         for (int i = parts.Length - 1; i >= 0; i--) pending.Push(parts[i]);
@@ -150,6 +151,26 @@ internal sealed class OwnershipBuilder
             for (int i = targetParts.Length - 1; i >= 0; i--) pending.Push(targetParts[i]);
         }
         return string.Join('/', done);
+    }
+
+    /// <summary>
+    /// True when no component of a normalized path is ".", ".." or a symlink in the tree, so it
+    /// resolves to itself: the common case, answered without building the component stack.
+    /// </summary>
+    private static bool IsPlain(ITree tree, string path)
+    {
+        if (path.Length == 0 || path[0] == '/' || path.Contains("//", StringComparison.Ordinal)) return false;
+        int start = 0;
+        while (true)
+        {
+            int slash = path.IndexOf('/', start);
+            int end = slash < 0 ? path.Length : slash;
+            var part = path.AsSpan(start, end - start);
+            if (part.Length == 0 || part is "." or "..") return false;
+            if (tree.Find(slash < 0 ? path : path[..end]) is { Type: EntryType.Symlink }) return false;
+            if (slash < 0) return true;
+            start = slash + 1;
+        }
     }
 
     /// <summary>Opens a file of the tree by a path that may pass through symlinks; null when it is not a file.</summary>
