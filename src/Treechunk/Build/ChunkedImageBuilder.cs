@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Treechunk.Chunking;
 using Treechunk.Oci;
@@ -81,15 +80,23 @@ public static class ChunkedImageBuilder
                 Cache = options.LayerCacheDir != null ? new LayerCache(options.LayerCacheDir) : null,
             };
             var written = new WrittenLayer[plan.Layers.Count];
-            // Largest layers first, handed out one at a time (no chunked partitioning, which
-            // gives one worker several big layers), so the workers finish together.
-            var order = Enumerable.Range(0, plan.Layers.Count).OrderByDescending(i => plan.Layers[i].Size).ToList();
-            Parallel.ForEach(Partitioner.Create(order, EnumerablePartitionerOptions.NoBuffering),
-                new ParallelOptions { MaxDegreeOfParallelism = options.ParallelLayers }, i =>
+            // Largest layers first, handed out one at a time from a shared counter (chunked
+            // partitioning would give one worker several big layers), so the workers finish together.
+            var order = new List<int>(plan.Layers.Count);
+            for (int i = 0; i < plan.Layers.Count; i++) order.Add(i);
+            order.Sort((a, b) => plan.Layers[b].Size.CompareTo(plan.Layers[a].Size) is var c && c != 0 ? c : a.CompareTo(b));
+            int next = -1;
+            void Worker(int _, ParallelLoopState state)
             {
-                written[i] = LayerWriter.Write(tree, layerEntries[i], writer.BlobsDir, settings);
-                progress.LayerDone(i, written[i].UncompressedSize);
-            });
+                // A failed layer stops the others from taking new work (the error is reported as is).
+                for (int k; !state.ShouldExitCurrentIteration && (k = Interlocked.Increment(ref next)) < order.Count;)
+                {
+                    var i = order[k];
+                    written[i] = LayerWriter.Write(tree, layerEntries[i], writer.BlobsDir, settings);
+                    progress.LayerDone(i, written[i].UncompressedSize);
+                }
+            }
+            Parallel.For(0, Math.Min(options.ParallelLayers, order.Count), new ParallelOptions { MaxDegreeOfParallelism = options.ParallelLayers }, Worker);
             WrittenLayer? finalLayer = null;
             List<string> synthesized = [];
             if (options.FinalLayer is { } fl)

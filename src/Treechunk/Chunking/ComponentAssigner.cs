@@ -89,12 +89,13 @@ public static class ComponentAssigner
                     ? target
                     : throw new TreechunkException($"hardlink {e.Path} points at {e.LinkTarget}, which is not in the tree");
 
-        var sizes = new Dictionary<string, (long Size, int Count)>(StringComparer.Ordinal);
+        var sizes = new Dictionary<string, Tally>(StringComparer.Ordinal);
         foreach (var e in entries)
         {
             var c = owner[e.Path];
-            var (s, n) = sizes.GetValueOrDefault(c);
-            sizes[c] = (s + e.Size, n + 1);
+            if (!sizes.TryGetValue(c, out var tally)) sizes[c] = tally = new Tally();
+            tally.Size += e.Size;
+            tally.Count++;
         }
         var components = sizes
             .Select(kv => new Component(kv.Key, kinds[kv.Key], kv.Value.Size, kv.Value.Count,
@@ -103,6 +104,13 @@ public static class ComponentAssigner
             .OrderBy(c => c.Name, StringComparer.Ordinal)
             .ToList();
         return new ComponentMap(components, owner);
+    }
+
+    // A class, not a tuple: see DirectoryTree.RawEntry.
+    private sealed class Tally
+    {
+        public long Size;
+        public int Count;
     }
 
     /// <summary>Component names travel comma-separated in annotations, so they cannot hold commas or control characters.</summary>

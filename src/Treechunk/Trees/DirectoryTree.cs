@@ -46,48 +46,61 @@ public sealed class DirectoryTree : ITree
         List<string> level = [""];
         while (level.Count > 0)
         {
-            var scanned = new (List<RawEntry> Entries, List<string> Warnings, Exception? Error)[level.Count];
+            var scanned = new ScannedDirectory[level.Count];
             Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
             {
-                var warnings = new List<string>();
-                try { scanned[i] = (ScanDirectory(root, level[i], warnings), warnings, null); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or TreechunkException) { scanned[i] = ([], warnings, e); }
+                var result = scanned[i] = new ScannedDirectory(level[i]);
+                try { result.Entries = ScanDirectory(root, level[i], result.Warnings); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or TreechunkException) { result.Error = e; }
             });
             // The same messages whatever the scheduling: warnings in directory order, and the
             // error of the first failing directory in path order.
-            var failed = scanned.Select((r, i) => (r.Error, Dir: level[i])).Where(f => f.Error != null)
-                .OrderBy(f => f.Dir, StringComparer.Ordinal).FirstOrDefault();
-            if (failed.Error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed.Error);
+            ScannedDirectory? failed = null;
+            foreach (var d in scanned)
+                if (d.Error != null && (failed == null || string.CompareOrdinal(d.Dir, failed.Dir) < 0)) failed = d;
+            if (failed != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed.Error!);
             level = [];
-            foreach (var (found, warnings, _) in scanned)
+            foreach (var d in scanned)
             {
-                foreach (var w in warnings) warn?.Invoke(w);
-                raw.AddRange(found);
-                foreach (var r in found) if (r.Entry.Type == EntryType.Directory) level.Add(r.Entry.Path);
+                foreach (var w in d.Warnings) warn?.Invoke(w);
+                raw.AddRange(d.Entries);
+                foreach (var r in d.Entries) if (r.Entry.Type == EntryType.Directory) level.Add(r.Entry.Path);
             }
         }
 
         raw.Sort((a, b) => string.CompareOrdinal(a.Entry.Path, b.Entry.Path));
         // The first path of a multiply-linked inode in sort order carries the data.
-        var firstPath = new Dictionary<(ulong, ulong), string>();
+        var firstPath = new Dictionary<InodeId, string>();
         var entries = new List<TreeEntry>(raw.Count);
         foreach (var (entry, dev, ino, nlink) in raw)
         {
             if (entry.Type == EntryType.Regular && nlink > 1)
             {
-                if (firstPath.TryGetValue((dev, ino), out var first))
+                var id = new InodeId(dev, ino);
+                if (firstPath.TryGetValue(id, out var first))
                 {
                     entries.Add(entry with { Type = EntryType.Hardlink, LinkTarget = first, Size = 0 });
                     continue;
                 }
-                firstPath[(dev, ino)] = entry.Path;
+                firstPath[id] = entry.Path;
             }
             entries.Add(entry);
         }
         return new DirectoryTree(root, entries);
     }
 
-    private readonly record struct RawEntry(TreeEntry Entry, ulong Dev, ulong Ino, uint Nlink);
+    // Classes, not structs: framework collections of reference types share precompiled code,
+    // while each struct instantiation is compiled at run time, on every short build.
+    private sealed record RawEntry(TreeEntry Entry, ulong Dev, ulong Ino, uint Nlink);
+    private sealed record InodeId(ulong Dev, ulong Ino);
+
+    private sealed class ScannedDirectory(string dir)
+    {
+        public string Dir => dir;
+        public List<RawEntry> Entries = [];
+        public readonly List<string> Warnings = [];
+        public Exception? Error;
+    }
 
     /// <summary>The entries directly under <paramref name="rel"/>, each read with one statx (names only from readdir).</summary>
     private static List<RawEntry> ScanDirectory(string root, string rel, List<string> warnings)
