@@ -140,6 +140,7 @@ public static class ComposeCommands
             OpenedImage? source = null;
             ITree tree;
             string? defaultArch = null;
+            BuildWarmup.Start();
             var scanClock = System.Diagnostics.Stopwatch.StartNew();
             if (rootfsPath != null)
                 tree = DirectoryTree.Open(rootfsPath, warn);
@@ -194,6 +195,7 @@ public static class ComposeCommands
         export.AddTo(cmd);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
+            BuildWarmup.Start();
             var output = ParseOutput(p.GetValue(dest)!);
             var r = OstreeRepo.Open(p.GetValue(repo)!);
             var options = export.ToBuildOptions(p, "treechunk compose container-encapsulate", null) with { KeepSelinux = true };
