@@ -6,7 +6,9 @@ then all runs of the other (as hyperfine does) lets that drift land on one side 
 Alternating puts it on both. Writes hyperfine-compatible JSON (results[].mean, stddev, user,
 system, times) so reports read either.
 
-usage: interleave.py --runs N --warmup W --prepare CMD --export-json FILE NAME CMD [NAME CMD ...]
+usage: interleave.py --runs N --warmup W [--prepare CMD] [--prepare-for NAME CMD ...]
+                     --export-json FILE NAME CMD [NAME CMD ...]
+--prepare runs before every timed command; --prepare-for NAME CMD replaces it for one of them.
 """
 import argparse, json, os, statistics, subprocess, sys, time
 
@@ -24,6 +26,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--prepare", default="true")
+    ap.add_argument("--prepare-for", nargs=2, action="append", default=[], metavar=("NAME", "CMD"))
     ap.add_argument("--export-json", required=True)
     ap.add_argument("pairs", nargs="+")
     a = ap.parse_args()
@@ -31,9 +34,10 @@ def main():
         sys.exit("interleave: give NAME CMD pairs")
     cmds = list(zip(a.pairs[0::2], a.pairs[1::2]))
     samples = {name: [] for name, _ in cmds}
+    prepare = dict(a.prepare_for)
     for i in range(a.warmup + a.runs):
         for name, cmd in cmds:
-            subprocess.run(["bash", "-c", a.prepare], check=True)
+            subprocess.run(["bash", "-c", prepare.get(name, a.prepare)], check=True)
             s = run(cmd)
             if i >= a.warmup:
                 samples[name].append(s)

@@ -17,7 +17,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 log() { echo "bench: $*" >&2; }
 
-for tool in hyperfine ostree python3; do
+for tool in ostree python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 2; }
 done
 log "publishing the CLI (Release) to bench/.out/cli"
@@ -46,13 +46,13 @@ ts=1700000000
 for mode in archive bare-user; do
   tc_repo="$repos/treechunk-$mode"
   os_repo="$repos/ostree-$mode"
-  log "hyperfine: $mode"
-  hyperfine --warmup "$warmup" --runs "$runs" --style basic \
-    --export-json "$out/hyperfine-ostree-$mode.json" \
-    --prepare "rm -rf $(q "$tc_repo") && $(q "$cli") ostree init --repo $(q "$tc_repo") --mode $mode" \
-    -n "treechunk $mode" "$(q "$cli") ostree commit --repo $(q "$tc_repo") --branch=bench --timestamp=@$ts $(q "$tree")" \
-    --prepare "rm -rf $(q "$os_repo") && ostree init --repo=$(q "$os_repo") --mode=$mode" \
-    -n "ostree $mode" "ostree --repo=$(q "$os_repo") commit --branch=bench --timestamp=@$ts $(q "$tree")" >&2
+  log "timing (alternating runs): $mode"
+  python3 bench/interleave.py --warmup "$warmup" --runs "$runs" \
+    --export-json "$out/timing-ostree-$mode.json" \
+    --prepare-for "treechunk $mode" "rm -rf $(q "$tc_repo") && $(q "$cli") ostree init --repo $(q "$tc_repo") --mode $mode" \
+    --prepare-for "ostree $mode" "rm -rf $(q "$os_repo") && ostree init --repo=$(q "$os_repo") --mode=$mode" \
+    "treechunk $mode" "$(q "$cli") ostree commit --repo $(q "$tc_repo") --branch=bench --timestamp=@$ts $(q "$tree")" \
+    "ostree $mode" "ostree --repo=$(q "$os_repo") commit --branch=bench --timestamp=@$ts $(q "$tree")"
   # The point of the comparison: both wrote the same commit.
   tc_sum=$(cat "$tc_repo/refs/heads/bench")
   os_sum=$(cat "$os_repo/refs/heads/bench")
@@ -71,12 +71,12 @@ print(f"## treechunk ostree commit vs ostree commit ({date})\n")
 print(f"- nproc: {nproc}; CPU: {cpu}; dotnet {dotnet}; ostree {ostree}")
 print(f"- load average before / after: {load0} / {load1}"
       + ("  **(machine was busy: wall times are noisy)**" if float(load0.split()[0]) > 0.5 * int(nproc) else ""))
-print(f"- tree: `{tree}` ({int(tree_bytes)/MB:.0f} MB, Debian bookworm without /dev nodes); hyperfine, warmup {warmup}, {runs} runs,"
+print(f"- tree: `{tree}` ({int(tree_bytes)/MB:.0f} MB, Debian bookworm without /dev nodes); runs of the two tools alternate, warmup {warmup}, {runs} runs each,"
       " page cache warm, each run into a fresh repository; both tools write the same commit checksum\n")
 print("| mode | treechunk mean s | ostree mean s | ratio | target | result | treechunk CPU s | ostree CPU s | treechunk MB | ostree MB |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for mode, limit in (("archive", 0.7), ("bare-user", 1.0)):
-    tc, os_ = json.load(open(f"{out}/hyperfine-ostree-{mode}.json"))["results"]
+    tc, os_ = json.load(open(f"{out}/timing-ostree-{mode}.json"))["results"]
     ratio = tc["mean"] / os_["mean"]
     _, tcb, osb, _ = open(f"{out}/ostree-sizes-{mode}.txt").read().split()
     print(f"| {mode} | {tc['mean']:.2f} ± {tc['stddev']:.2f} | {os_['mean']:.2f} ± {os_['stddev']:.2f} | {ratio:.2f}x | <= {limit}x | "

@@ -26,12 +26,12 @@ rm -rf "$repo"
 "$cli" ostree commit --repo "$repo" --branch bench/export --timestamp 0 "$tree" >/dev/null
 (cd "$tree" && tar -cf - . | cat >/dev/null)
 
-hyperfine --warmup 1 --runs "$runs" --style basic --export-json "$out/hyperfine-export.json" \
+python3 bench/interleave.py --warmup 1 --runs "$runs" --export-json "$out/timing-export.json" \
   --prepare "rm -rf '$out/export-a' '$out/export-b'" \
-  -n "container-encapsulate (archive repo)" "'$cli' compose container-encapsulate --repo '$repo' bench/export oci:'$out/export-a'" \
-  -n "build-chunked-oci (directory)" "'$cli' compose build-chunked-oci --rootfs '$tree' --output oci:'$out/export-b'" >&2
+  "container-encapsulate (archive repo)" "'$cli' compose container-encapsulate --repo '$repo' bench/export oci:'$out/export-a'" \
+  "build-chunked-oci (directory)" "'$cli' compose build-chunked-oci --rootfs '$tree' --output oci:'$out/export-b'"
 
-table=$(python3 - "$out/hyperfine-export.json" <<'PY'
+table=$(python3 - "$out/timing-export.json" <<'PY'
 import json, sys
 r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
 a = r["container-encapsulate (archive repo)"]; b = r["build-chunked-oci (directory)"]
@@ -45,7 +45,7 @@ PY
   echo
   echo "## container-encapsulate vs build-chunked-oci ($(date -u '+%Y-%m-%d %H:%M:%S UTC'))"
   echo
-  echo "- nproc: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg); hyperfine, 1 warmup, $runs runs"
+  echo "- nproc: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg); runs alternate, 1 warmup, $runs runs each"
   echo
   echo "$table"
 } | tee -a bench/results-ostree.md

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(ostree skopeo umoci mmdebstrap rpm pigz zstd docker-registry podman apache2-utils
-          createrepo-c dnf python3 tar gzip hyperfine time)
+          createrepo-c dnf python3 tar gzip time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

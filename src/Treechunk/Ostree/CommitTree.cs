@@ -50,18 +50,6 @@ public sealed class CommitTree : ITree
             if (!metas.TryGetValue(c, out var m)) metas[c] = m = repo.ReadDirMeta(c);
             return m;
         }
-        // Equal checksums mean equal headers (the header is hashed), so each object is opened once.
-        var headers = new Dictionary<string, (FileHeader Header, long Size)>(StringComparer.Ordinal);
-        (FileHeader Header, long Size) Header(string c)
-        {
-            if (!headers.TryGetValue(c, out var h))
-            {
-                using var obj = repo.OpenContent(c);
-                headers[c] = h = (obj.Header, obj.Size);
-            }
-            return h;
-        }
-
         var rootMeta = Meta(commit.RootMeta);
         var entries = new List<TreeEntry>();
         var checksums = new Dictionary<string, string>(StringComparer.Ordinal) { [""] = commit.RootTree };
@@ -69,6 +57,7 @@ public sealed class CommitTree : ITree
         var pending = new Stack<(string Path, string Tree)>();
         pending.Push(("", commit.RootTree));
         var names = new HashSet<string>(StringComparer.Ordinal);
+        var files = new List<FileRef>();
         while (pending.Count > 0)
         {
             var (dir, treeChecksum) = pending.Pop();
@@ -83,19 +72,8 @@ public sealed class CommitTree : ITree
             foreach (var f in tree.Files)
             {
                 var path = Child(f.Name);
-                var (h, size) = Header(f.Checksum);
                 checksums[path] = f.Checksum;
-                entries.Add(new TreeEntry
-                {
-                    Path = path,
-                    Type = h.IsSymlink ? EntryType.Symlink : EntryType.Regular,
-                    Mode = (int)(h.Mode & 0xFFF),
-                    Uid = (int)h.Uid,
-                    Gid = (int)h.Gid,
-                    Size = h.IsSymlink ? 0 : size,
-                    LinkTarget = h.IsSymlink ? h.SymlinkTarget : null,
-                    Xattrs = Sorted(h.Xattrs),
-                });
+                files.Add(new FileRef(path, f.Checksum));
             }
             foreach (var d in tree.Dirs)
             {
@@ -115,9 +93,48 @@ public sealed class CommitTree : ITree
                 pending.Push((path, d.TreeChecksum));
             }
         }
+        // File headers (mode, owner, xattrs, size) need each content object opened, and in an
+        // archive repo inflated: the bulk of opening a commit, so it runs in parallel. Equal
+        // checksums mean equal headers (the header is hashed), so each object is opened once.
+        var unique = files.Select(f => f.Checksum).Distinct(StringComparer.Ordinal).ToList();
+        var read = new ContentInfo?[unique.Count];
+        var errors = new Exception?[unique.Count];
+        Parallel.For(0, unique.Count, i =>
+        {
+            try
+            {
+                using var obj = repo.OpenContent(unique[i]);
+                read[i] = new ContentInfo(obj.Header, obj.Size);
+            }
+            catch (Exception e) { errors[i] = e; }
+        });
+        // The same error whatever the scheduling: the first failing object in tree order.
+        if (errors.FirstOrDefault(e => e != null) is { } error)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        var headers = new Dictionary<string, ContentInfo>(unique.Count, StringComparer.Ordinal);
+        for (int i = 0; i < unique.Count; i++) headers[unique[i]] = read[i]!;
+        foreach (var f in files)
+        {
+            var (h, size) = headers[f.Checksum];
+            entries.Add(new TreeEntry
+            {
+                Path = f.Path,
+                Type = h.IsSymlink ? EntryType.Symlink : EntryType.Regular,
+                Mode = (int)(h.Mode & 0xFFF),
+                Uid = (int)h.Uid,
+                Gid = (int)h.Gid,
+                Size = h.IsSymlink ? 0 : size,
+                LinkTarget = h.IsSymlink ? h.SymlinkTarget : null,
+                Xattrs = Sorted(h.Xattrs),
+            });
+        }
+
         entries.Sort((a, b) => TreePaths.Comparer.Compare(a.Path, b.Path));
         return new CommitTree(repo, rev, checksum, commit, rootMeta, entries, checksums, metaChecksums);
     }
+
+    private sealed record FileRef(string Path, string Checksum);
+    private sealed record ContentInfo(FileHeader Header, long Size);
 
     private static IReadOnlyList<KeyValuePair<string, byte[]>> Sorted(IReadOnlyList<KeyValuePair<string, byte[]>> xattrs) =>
         xattrs.Count <= 1 ? xattrs : xattrs.OrderBy(x => x.Key, StringComparer.Ordinal).ToList();

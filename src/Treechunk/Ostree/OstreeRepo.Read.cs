@@ -212,8 +212,7 @@ public sealed partial class OstreeRepo
                 return Symlink(checksum, header);
             }
             if (size > long.MaxValue) throw Corrupt(checksum, $"impossible size {size}");
-            var deflate = new DeflateStream(fs, CompressionMode.Decompress);
-            return new ContentObject(checksum, header, (long)size, new VerifyingStream(this, checksum, header, (long)size, deflate, compressed: true));
+            return new ContentObject(checksum, header, (long)size, new VerifyingStream(this, checksum, header, (long)size, fs, compressed: true));
         }
         catch
         {
@@ -363,21 +362,37 @@ public sealed partial class OstreeRepo
         private readonly string _checksum;
         private readonly FileHeader _header;
         private readonly long _size;
-        private readonly Stream _inner;
+        private readonly Stream _file;
         private readonly bool _compressed;
-        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        // Created on the first read: opening a commit reads thousands of headers and no content,
+        // and an inflater and a hash context per object were most of that cost.
+        private Stream? _inner;
+        private IncrementalHash? _hash;
         private long _read;
         private bool _done;
 
-        public VerifyingStream(OstreeRepo repo, string checksum, FileHeader header, long size, Stream inner, bool compressed)
+        /// <param name="file">The object file positioned at its content; raw deflate when <paramref name="compressed"/>.</param>
+        public VerifyingStream(OstreeRepo repo, string checksum, FileHeader header, long size, Stream file, bool compressed)
         {
             _repo = repo;
             _checksum = checksum;
             _header = header;
             _size = size;
-            _inner = inner;
+            _file = file;
             _compressed = compressed;
-            _hash.AppendData(header.Framed());
+        }
+
+        private IncrementalHash Hash
+        {
+            get
+            {
+                if (_hash == null)
+                {
+                    _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                    _hash.AppendData(_header.Framed());
+                }
+                return _hash;
+            }
         }
 
         public override bool CanRead => true;
@@ -401,7 +416,7 @@ public sealed partial class OstreeRepo
             int n = InnerRead(slice);
             if (n == 0)
                 throw _repo.Corrupt(_checksum, $"truncated: content ends after {_read} of {_size} bytes");
-            _hash.AppendData(slice[..n]);
+            Hash.AppendData(slice[..n]);
             _read += n;
             if (_read == _size) Finish();
             return n;
@@ -411,6 +426,7 @@ public sealed partial class OstreeRepo
         {
             try
             {
+                _inner ??= _compressed ? new DeflateStream(_file, CompressionMode.Decompress) : _file;
                 return _inner.Read(buffer);
             }
             catch (InvalidDataException e)
@@ -425,7 +441,7 @@ public sealed partial class OstreeRepo
             Span<byte> one = stackalloc byte[1];
             if (InnerRead(one) != 0)
                 throw _repo.Corrupt(_checksum, $"{(_compressed ? "compressed content" : "content")} is longer than the {_size} bytes its header gives");
-            _repo.VerifyChecksum(_checksum, _header, _hash.GetHashAndReset());
+            _repo.VerifyChecksum(_checksum, _header, Hash.GetHashAndReset());
         }
 
         public override void Flush() { }
@@ -437,8 +453,8 @@ public sealed partial class OstreeRepo
         {
             if (disposing)
             {
-                _inner.Dispose();
-                _hash.Dispose();
+                (_inner ?? _file).Dispose();
+                _hash?.Dispose();
             }
             base.Dispose(disposing);
         }

@@ -9,11 +9,15 @@ public sealed partial class OstreeRepo
 {
     public string Path { get; }
     public RepoMode Mode { get; }
+    // Object paths are built from the absolute path: a relative one costs a getcwd() in every
+    // file open, thousands of them per commit.
+    private readonly string _fullPath;
 
     private OstreeRepo(string path, RepoMode mode)
     {
         Path = path;
         Mode = mode;
+        _fullPath = System.IO.Path.GetFullPath(path);
     }
 
     public static OstreeRepo Open(string path)
@@ -50,7 +54,7 @@ public sealed partial class OstreeRepo
     {
         // Checksums reach here from untrusted objects and command lines; never build a path from a malformed one.
         OstreeObjects.ValidateChecksum(checksum);
-        return System.IO.Path.Join(Path, OstreeObjects.RelativePath(checksum, type, Mode));
+        return System.IO.Path.Join(_fullPath, OstreeObjects.RelativePath(checksum, type, Mode));
     }
 
     /// <summary>
