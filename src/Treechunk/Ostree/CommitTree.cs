@@ -54,63 +54,60 @@ public sealed class CommitTree : ITree
         var entries = new List<TreeEntry>();
         var checksums = new Dictionary<string, string>(StringComparer.Ordinal) { [""] = commit.RootTree };
         var metaChecksums = new Dictionary<string, string>(StringComparer.Ordinal) { [""] = commit.RootMeta };
-        var pending = new Stack<(string Path, string Tree)>();
-        pending.Push(("", commit.RootTree));
         var names = new HashSet<string>(StringComparer.Ordinal);
         var files = new List<FileRef>();
-        while (pending.Count > 0)
+        // Level by level, each level's dirtrees read (and verified) in parallel.
+        List<FileRef> level = [new FileRef("", commit.RootTree)];
+        while (level.Count > 0)
         {
-            var (dir, treeChecksum) = pending.Pop();
-            var tree = repo.ReadDirTree(treeChecksum);
-            names.Clear();
-            string Child(string name)
+            var trees = ReadAll(level, d => repo.ReadDirTree(d.Checksum));
+            var next = new List<FileRef>();
+            for (int i = 0; i < level.Count; i++)
             {
-                if (!names.Add(name))
-                    throw new OstreeObjectException(repo.Path, treeChecksum, ObjectType.DirTree, repo.Mode, ObjectProblem.Corrupt, $"lists '{name}' twice");
-                return dir.Length == 0 ? name : dir + "/" + name;
-            }
-            foreach (var f in tree.Files)
-            {
-                var path = Child(f.Name);
-                checksums[path] = f.Checksum;
-                files.Add(new FileRef(path, f.Checksum));
-            }
-            foreach (var d in tree.Dirs)
-            {
-                var path = Child(d.Name);
-                var m = Meta(d.MetaChecksum);
-                checksums[path] = d.TreeChecksum;
-                metaChecksums[path] = d.MetaChecksum;
-                entries.Add(new TreeEntry
+                var (dir, treeChecksum) = level[i];
+                var tree = trees[i];
+                names.Clear();
+                string Child(string name)
                 {
-                    Path = path,
-                    Type = EntryType.Directory,
-                    Mode = (int)(m.Mode & 0xFFF),
-                    Uid = (int)m.Uid,
-                    Gid = (int)m.Gid,
-                    Xattrs = Sorted(m.Xattrs),
-                });
-                pending.Push((path, d.TreeChecksum));
+                    if (!names.Add(name))
+                        throw new OstreeObjectException(repo.Path, treeChecksum, ObjectType.DirTree, repo.Mode, ObjectProblem.Corrupt, $"lists '{name}' twice");
+                    return dir.Length == 0 ? name : dir + "/" + name;
+                }
+                foreach (var f in tree.Files)
+                {
+                    var path = Child(f.Name);
+                    checksums[path] = f.Checksum;
+                    files.Add(new FileRef(path, f.Checksum));
+                }
+                foreach (var d in tree.Dirs)
+                {
+                    var path = Child(d.Name);
+                    var m = Meta(d.MetaChecksum);
+                    checksums[path] = d.TreeChecksum;
+                    metaChecksums[path] = d.MetaChecksum;
+                    entries.Add(new TreeEntry
+                    {
+                        Path = path,
+                        Type = EntryType.Directory,
+                        Mode = (int)(m.Mode & 0xFFF),
+                        Uid = (int)m.Uid,
+                        Gid = (int)m.Gid,
+                        Xattrs = Sorted(m.Xattrs),
+                    });
+                    next.Add(new FileRef(path, d.TreeChecksum));
+                }
             }
+            level = next;
         }
-        // File headers (mode, owner, xattrs, size) need each content object opened, and in an
-        // archive repo inflated: the bulk of opening a commit, so it runs in parallel. Equal
-        // checksums mean equal headers (the header is hashed), so each object is opened once.
+        // File headers (mode, owner, xattrs, size) need each content object opened and its header
+        // parsed: the bulk of opening a commit, so it runs in parallel. Equal checksums mean
+        // equal headers (the header is hashed), so each object is opened once.
         var unique = files.Select(f => f.Checksum).Distinct(StringComparer.Ordinal).ToList();
-        var read = new ContentInfo?[unique.Count];
-        var errors = new Exception?[unique.Count];
-        Parallel.For(0, unique.Count, i =>
+        var read = ReadAll(unique, c =>
         {
-            try
-            {
-                using var obj = repo.OpenContent(unique[i]);
-                read[i] = new ContentInfo(obj.Header, obj.Size);
-            }
-            catch (Exception e) { errors[i] = e; }
+            using var obj = repo.OpenContent(c);
+            return new ContentInfo(obj.Header, obj.Size);
         });
-        // The same error whatever the scheduling: the first failing object in tree order.
-        if (errors.FirstOrDefault(e => e != null) is { } error)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
         var headers = new Dictionary<string, ContentInfo>(unique.Count, StringComparer.Ordinal);
         for (int i = 0; i < unique.Count; i++) headers[unique[i]] = read[i]!;
         foreach (var f in files)
@@ -134,6 +131,24 @@ public sealed class CommitTree : ITree
     }
 
     private sealed record FileRef(string Path, string Checksum);
+
+    /// <summary>
+    /// Reads objects in parallel, results in input order. On failure it throws the error of the
+    /// first failing item in input order, so the message does not depend on scheduling.
+    /// </summary>
+    private static TResult[] ReadAll<TItem, TResult>(IReadOnlyList<TItem> items, Func<TItem, TResult> read)
+    {
+        var results = new TResult[items.Count];
+        var errors = new Exception?[items.Count];
+        Parallel.For(0, items.Count, i =>
+        {
+            try { results[i] = read(items[i]); }
+            catch (Exception e) { errors[i] = e; }
+        });
+        if (errors.FirstOrDefault(e => e != null) is { } error)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        return results;
+    }
     private sealed record ContentInfo(FileHeader Header, long Size);
 
     private static IReadOnlyList<KeyValuePair<string, byte[]>> Sorted(IReadOnlyList<KeyValuePair<string, byte[]>> xattrs) =>

@@ -27,7 +27,19 @@ public sealed record Maybe(object? Value, bool HasValue)
 /// </summary>
 public static class GVariant
 {
-    public static byte[] Serialize(string signature, object value) => Serialize(GVariantType.Parse(signature), value);
+    public static byte[] Serialize(string signature, object value) => Serialize(TypeOf(signature), value);
+
+    // The object formats' few signatures are parsed once, not once per object (thousands per
+    // commit). Bounded, so signatures that come from data cannot grow it without limit.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, GVariantType> KnownTypes = new(StringComparer.Ordinal);
+
+    private static GVariantType TypeOf(string signature)
+    {
+        if (KnownTypes.TryGetValue(signature, out var type)) return type;
+        type = GVariantType.Parse(signature);
+        if (KnownTypes.Count < 64) KnownTypes.TryAdd(signature, type);
+        return type;
+    }
 
     public static byte[] Serialize(GVariantType type, object value)
     {
@@ -36,7 +48,7 @@ public static class GVariant
         return buffer.ToArray();
     }
 
-    public static object Parse(string signature, ReadOnlySpan<byte> data) => Parse(GVariantType.Parse(signature), data);
+    public static object Parse(string signature, ReadOnlySpan<byte> data) => Parse(TypeOf(signature), data);
 
     public static object Parse(GVariantType type, ReadOnlySpan<byte> data) => Read(type, data, 0);
 

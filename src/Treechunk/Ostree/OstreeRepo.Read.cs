@@ -175,15 +175,19 @@ public sealed partial class OstreeRepo
     private OstreeObjectException Corrupt(string checksum, string detail, Exception? inner = null) =>
         Problem(checksum, ObjectType.File, ObjectProblem.Corrupt, detail, inner);
 
-    private FileStream OpenObjectStream(string checksum, string path)
+    private PosixFileStream OpenObjectStream(string checksum, string path)
     {
         try
         {
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            return PosixFileStream.OpenRead(path);
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        catch (IOException e) when (e.HResult is LibC.ENOENT or LibC.ENOTDIR)
         {
             throw Problem(checksum, ObjectType.File, ObjectProblem.Missing, "");
+        }
+        catch (IOException e) when (e.HResult == LibC.ELOOP)
+        {
+            throw Corrupt(checksum, "is a symlink where a file must be");
         }
     }
 
@@ -200,8 +204,9 @@ public sealed partial class OstreeRepo
                 throw Corrupt(checksum, "truncated before the end of its header");
             // The 4 bytes after the size are padding; the checksum is over a re-serialised header, so they cannot hide anything.
             uint headerSize = BinaryPrimitives.ReadUInt32BigEndian(prefix);
-            if (headerSize > fs.Length - 8)
-                throw Corrupt(checksum, $"truncated: its header says {headerSize} bytes but the file has {fs.Length - 8} after the size");
+            var fileSize = fs.FileSize;
+            if (headerSize > fileSize - 8)
+                throw Corrupt(checksum, $"truncated: its header says {headerSize} bytes but the file has {fileSize - 8} after the size");
             var variant = new byte[headerSize];
             fs.ReadExactly(variant);
             var (header, size) = ParseHeader(checksum, () => FileHeader.ParseArchiveVariant(variant));
@@ -234,7 +239,8 @@ public sealed partial class OstreeRepo
         try
         {
             var header = new FileHeader(st.Uid, st.Gid, st.Mode, "", LibC.ListXattrs(path));
-            return new ContentObject(checksum, header, fs.Length, new VerifyingStream(this, checksum, header, fs.Length, fs, compressed: false));
+            var size = fs.FileSize;
+            return new ContentObject(checksum, header, size, new VerifyingStream(this, checksum, header, size, fs, compressed: false));
         }
         catch
         {
@@ -260,8 +266,9 @@ public sealed partial class OstreeRepo
         {
             if ((meta.Mode & FileHeader.TypeMask) == FileHeader.Symlink)
             {
-                if (fs.Length > 64 * 1024) throw Corrupt(checksum, $"symlink target of {fs.Length} bytes");
-                var bytes = new byte[fs.Length];
+                var length = fs.FileSize;
+                if (length > 64 * 1024) throw Corrupt(checksum, $"symlink target of {length} bytes");
+                var bytes = new byte[length];
                 fs.ReadExactly(bytes);
                 fs.Dispose();
                 // ostree writes the target with its terminating NUL.
@@ -272,7 +279,8 @@ public sealed partial class OstreeRepo
             }
             var header = new FileHeader(meta.Uid, meta.Gid, meta.Mode, "", meta.Xattrs);
             CheckFileType(checksum, header);
-            return new ContentObject(checksum, header, fs.Length, new VerifyingStream(this, checksum, header, fs.Length, fs, compressed: false));
+            var size = fs.FileSize;
+            return new ContentObject(checksum, header, size, new VerifyingStream(this, checksum, header, size, fs, compressed: false));
         }
         catch
         {
@@ -291,7 +299,8 @@ public sealed partial class OstreeRepo
         try
         {
             var header = new FileHeader(0, 0, st.Mode, "", []);
-            return new ContentObject(checksum, header, fs.Length, new VerifyingStream(this, checksum, header, fs.Length, fs, compressed: false));
+            var size = fs.FileSize;
+            return new ContentObject(checksum, header, size, new VerifyingStream(this, checksum, header, size, fs, compressed: false));
         }
         catch
         {

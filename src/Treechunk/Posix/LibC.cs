@@ -16,6 +16,8 @@ public static unsafe class LibC
     public const int ENOTSUP = 95;
     public const int ERANGE = 34;
     public const int ENOENT = 2;
+    public const int ENOTDIR = 20;
+    public const int ELOOP = 40;
 
     [StructLayout(LayoutKind.Explicit, Size = 256)]
     private struct Statx
@@ -162,6 +164,21 @@ public static unsafe class LibC
         return new FileStatus(st.Mode, st.Uid, st.Gid, st.Nlink, st.Ino,
             ((ulong)st.DevMajor << 32) | st.DevMinor, (long)st.Size, st.MtimeSec, st.RdevMajor, st.RdevMinor);
     }
+
+    /// <summary>The size of an open file.</summary>
+    public static long FileSize(int fd)
+    {
+        const int AtEmptyPath = 0x1000;
+        Statx st;
+        if (statx(fd, EmptyPath, AtEmptyPath, StatxBasicStats, &st) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"cannot stat an open file: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+        }
+        return (long)st.Size;
+    }
+
+    private static readonly byte[] EmptyPath = [0];
 
     /// <summary>lstat that returns null when the path does not exist.</summary>
     public static FileStatus? TryLStat(string path)

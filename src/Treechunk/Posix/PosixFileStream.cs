@@ -26,6 +26,9 @@ public sealed unsafe class PosixFileStream : Stream
         return new PosixFileStream(fd);
     }
 
+    /// <summary>The file's size now (statx on the descriptor); the stream itself does not seek.</summary>
+    public long FileSize => LibC.FileSize(_fd);
+
     public override int Read(Span<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_fd < 0, this);
