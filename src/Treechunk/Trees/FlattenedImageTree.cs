@@ -94,7 +94,7 @@ public sealed class FlattenedImageTree : ITree
     {
         if (!_content.TryGetValue(entry.Path, out var file))
             throw new InvalidOperationException($"{entry.Path} is not a regular file of {Description}");
-        return new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
+        return Posix.PosixFileStream.OpenRead(file);
     }
 
     public TreeEntry? Find(string path) => _byPath.GetValueOrDefault(path);
