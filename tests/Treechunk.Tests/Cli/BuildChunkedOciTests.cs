@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
+using Treechunk.Posix;
 using Treechunk.Tests.Support;
+using Treechunk.Trees;
 
 namespace Treechunk.Tests.CommandLine;
 
@@ -211,5 +213,50 @@ public class BuildChunkedOciTests(SyntheticImageFixture fx) : IClassFixture<Synt
             TreechunkCli.Check("oci", "extract", tmp[algo], tmp[algo + "-out"]);
             TreeSnapshot.AssertEqual(fx.ExpectedSnapshot(), TreeSnapshot.Of(tmp[algo + "-out"]));
         }
+    }
+    [Fact]
+    public void Extract_without_root_keeps_what_it_can_and_says_what_it_could_not()
+    {
+        // The extraction paths that skip chown, mknod and privileged xattrs, run for real as
+        // "nobody" (the tests themselves run as root in CI).
+        using var tmp = new TempDir("nonroot");
+        LibC.Chmod(tmp.Path, 0x1FF); // 0777: nobody writes the target here
+        // A copy of the CLI that nobody can read, wherever the checkout lives.
+        Proc.Check("cp", "-a", AppContext.BaseDirectory, tmp["cli"]);
+        Proc.Check("chmod", "-R", "a+rX", tmp["cli"]);
+        Proc.Check("cp", "-a", fx.Layout, tmp["image"]);
+        Proc.Check("chmod", "-R", "a+rX", tmp["image"]);
+        var dll = Path.Join(tmp["cli"], "treechunk.dll");
+        var r = Proc.Run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--",
+            "dotnet", dll, "oci", "extract", $"oci:{tmp["image"]}:v1", tmp["out"]],
+            env: new Dictionary<string, string> { ["HOME"] = tmp.Path, ["DOTNET_CLI_HOME"] = tmp.Path });
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("not running as root: file owners are not set", r.Stderr);
+        Assert.Contains("not running as root: device nodes are not created", r.Stderr);
+        Assert.Contains("privileged xattrs are not set", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+
+        using var source = DirectoryTree.Open(fx.Rootfs);
+        using var extracted = DirectoryTree.Open(tmp["out"]);
+        foreach (var e in source.Entries.Where(e => e.Path != "tmp/app.sock"))
+        {
+            var x = extracted.Find(e.Path);
+            if (e.Type is EntryType.CharDevice or EntryType.BlockDevice)
+            {
+                Assert.Null(x);
+                continue;
+            }
+            Assert.True(x != null, $"{e.Path} is missing");
+            Assert.Equal(e.Type, x.Type);
+            Assert.Equal((e.Path, Convert.ToString(e.Mode, 8)), (x.Path, Convert.ToString(x.Mode, 8)));
+            Assert.Equal((e.Path, 65534, 65534), (x.Path, x.Uid, x.Gid));
+            Assert.Equal(e.LinkTarget, x.LinkTarget);
+            Assert.Equal(e.Size, x.Size);
+            Assert.Equal(e.Xattrs.Where(a => a.Key.StartsWith("user.")).Select(a => a.Key + "=" + Convert.ToHexString(a.Value)),
+                         x.Xattrs.Select(a => a.Key + "=" + Convert.ToHexString(a.Value)));
+        }
+        // Hardlinks stay links, and content arrives intact.
+        Assert.Equal(extracted.Find("usr/share/data/a")!.InodeKey, LibC.LStat(tmp["out/usr/bin/c-link"]).Inode);
+        Assert.Equal(File.ReadAllBytes(Path.Join(fx.Rootfs, "usr/lib/libfoo.so.1")), File.ReadAllBytes(tmp["out/usr/lib/libfoo.so.1"]));
     }
 }
