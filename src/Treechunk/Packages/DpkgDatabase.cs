@@ -55,7 +55,8 @@ public sealed class DpkgDatabase : IPackageDatabase
         Parallel.For(0, packages.Count, i => lists[i] = ReadList(tree, packages[i]));
 
         // Change history means inflating every package's changelog, and only planning for
-        // updates reads it: so it is read, for all packages at once, on first use.
+        // updates reads it: so it is read, for all packages at once, on first use (which must
+        // come while the tree is still open).
         var history = new Lazy<Dictionary<string, List<long>>>(() => ReadChangeHistory(tree, packages));
 
         var owners = new OwnershipBuilder(tree);
