@@ -11,6 +11,9 @@ namespace Treechunk.Trees;
 public sealed class FlattenedImageTree : ITree
 {
     private readonly string _staging;
+
+    /// <summary>The private directory holding the content of the applied layers (removed on dispose).</summary>
+    internal string StagingPath => _staging;
     private readonly List<TreeEntry> _entries;
     private readonly Dictionary<string, TreeEntry> _byPath;
     /// <summary>Staged content file of each regular file and hardlink path.</summary>

@@ -276,10 +276,11 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
         string staging;
         using (var tree = FlattenedImageTree.Open(layout, manifest, null))
         {
-            using var s = (FileStream)tree.OpenContent(tree.Find("etc/hello")!);
-            staging = Path.GetDirectoryName(s.Name)!;
+            using var s = tree.OpenContent(tree.Find("etc/hello")!);
+            staging = tree.StagingPath;
             Assert.StartsWith(Path.GetTempPath(), staging);
             Assert.True(Directory.Exists(staging));
+            Assert.NotEmpty(Directory.EnumerateFiles(staging, "*", SearchOption.AllDirectories));
         }
         Assert.False(Directory.Exists(staging));
     }
