@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$(pwd)/bench/.out/compose"
 bash scripts/setup.sh >&2
-dotnet publish src/Treechunk.Cli -c Release -o "$(pwd)/bench/.out/cli" --nologo -v quiet >&2
-cli="$(pwd)/bench/.out/cli/treechunk"
+source bench/lib.sh
+publish_cli
 rm -rf "$out"; mkdir -p "$out/warm-tf"
 cp examples/debian-minimal/debian.sources "$out/warm-tf/"
 cat > "$out/warm-tf/treefile.yaml" <<YAML

@@ -15,15 +15,10 @@ warmup="${WARMUP:-1}"
 mkdir -p "$out"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-log() { echo "bench: $*" >&2; }
+source bench/lib.sh
 
-for tool in ostree python3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 2; }
-done
-log "publishing the CLI (Release) to bench/.out/cli"
-dotnet publish src/Treechunk.Cli -c Release -o "$out/cli" --nologo -v quiet >&2
-cli="$out/cli/treechunk"
-[ -x "$cli" ] || { echo "bench: $cli was not produced" >&2; exit 2; }
+require ostree python3
+publish_cli
 
 # The Debian tree has device nodes in /dev, which `ostree commit` refuses and cannot skip; both
 # tools commit the same copy without them, so they do exactly the same work.

@@ -10,8 +10,8 @@ out="$(pwd)/bench/.out"
 runs="${RUNS:-5}"
 mkdir -p "$out"
 bash scripts/setup.sh >&2
-dotnet publish src/Treechunk.Cli -c Release -o "$out/cli" --nologo -v quiet >&2
-cli="$out/cli/treechunk"
+source bench/lib.sh
+publish_cli
 
 source_tree=$(bash tests/fixtures/debian-tree.sh)
 tree="$out/ostree-tree"   # the tree without device nodes, which OSTree cannot hold

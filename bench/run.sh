@@ -16,18 +16,13 @@ big_file_mb="${BIG_FILE_MB:-200}"
 mkdir -p "$out"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-log() { echo "bench: $*" >&2; }
+source bench/lib.sh
 
 # 1. Peers, restore, Release publish of the CLI.
 log "setup"
 bash scripts/setup.sh
-for tool in pigz zstd python3 /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing after setup" >&2; exit 2; }
-done
-log "publishing the CLI (Release) to bench/.out/cli"
-dotnet publish src/Treechunk.Cli -c Release -o "$out/cli" --nologo -v quiet >&2
-cli="$out/cli/treechunk"
-[ -x "$cli" ] || { echo "bench: $cli was not produced" >&2; exit 2; }
+require pigz zstd python3 /usr/bin/time
+publish_cli
 
 # 2. The real Debian tree, with its data in the page cache. GNU tar does not read file data
 #    when its archive is /dev/null, so everything that must read the files pipes through cat.
