@@ -3,8 +3,10 @@ using System.Text.Json.Nodes;
 using Treechunk.Build;
 using Treechunk.Chunking;
 using Treechunk.Compose;
+using Treechunk.Encapsulation;
 using Treechunk.Oci;
 using Treechunk.Ostree;
+using Treechunk.Transports;
 using Treechunk.Trees;
 
 namespace Treechunk.Cli.Commands;
@@ -49,13 +51,16 @@ public static class ComposeCommands
                 c.Options.Add(o);
         }
 
-        public BuildOptions ToBuildOptions(ParseResult p, string createdBy, string? defaultArch, OciSection? treefile = null)
+        /// <param name="output">The destination: its tag is the image's unless --oci-tag (or the treefile's oci.tag) says otherwise.</param>
+        public BuildOptions ToBuildOptions(ParseResult p, string createdBy, ImageReference output, OciSection? treefile = null)
         {
             // Command-line flags win; a treefile's oci: section fills what they leave unset.
             bool Given(Option o) => p.GetResult(o) is { Implicit: false };
             var maxLayers = !Given(MaxLayers) && treefile?.MaxLayers is { } tfMax ? tfMax : p.GetValue(MaxLayers);
             if (maxLayers < 1) throw new TreechunkException($"--max-layers must be at least 1 (got {maxLayers})");
             var compression = LayerCompression.Parse(!Given(Compression) && treefile?.Compression is { } tfc ? tfc : p.GetValue(Compression)!);
+            var level = p.GetValue(CompressionLevel) ?? treefile?.CompressionLevel;
+            if (level is { } l) LayerCompression.ValidateLevel(compression, l);
             var labels = new Dictionary<string, string>(treefile?.Labels ?? new Dictionary<string, string>());
             foreach (var (k, v) in KeyValues.Parse(p.GetValue(OciLabels), "--oci-labels", allowCommaLists: true)) labels[k] = v;
             foreach (var (k, v) in KeyValues.Parse(p.GetValue(Label), "--label", allowCommaLists: false)) labels[k] = v;
@@ -71,14 +76,14 @@ public static class ComposeCommands
                 ChunkSize = (p.GetValue(ChunkSize) ?? treefile?.ChunkSize) is { } cs ? Sizes.Parse(cs, "--chunk-size") : BuildOptions.DefaultChunkSize,
                 Algorithm = (p.GetValue(ChunkAlgorithm) ?? treefile?.ChunkAlgorithm) is { } a ? ChunkAlgorithms.Parse(a) : null,
                 Compression = compression,
-                CompressionLevel = p.GetValue(CompressionLevel) ?? treefile?.CompressionLevel,
+                CompressionLevel = level,
                 ParallelLayers = parallel,
                 ParallelChunks = chunks,
                 LayerCacheDir = p.GetValue(CacheLayers) ? Path.Join(cacheDir!, "layers") : null,
-                Tag = (p.GetValue(Tag) ?? treefile?.Tag) is { } t ? Validated(t) : null,
+                Tag = (p.GetValue(Tag) ?? treefile?.Tag) is { } t ? Validated(t) : output.Tag,
                 Labels = labels,
                 Annotations = Merge(treefile?.Annotations, KeyValues.Parse(p.GetValue(Annotation), "--annotation", allowCommaLists: false)),
-                Architecture = Platforms.Normalize(p.GetValue(Arch) ?? defaultArch ?? Platforms.HostArchitecture),
+                Architecture = p.GetValue(Arch) is { } arch ? Platforms.Normalize(arch) : null,
                 SourceDateEpoch = SourceDateEpoch(),
                 KeepSelinux = p.GetValue(KeepSelinux),
                 Force = p.GetValue(Force),
@@ -100,10 +105,11 @@ public static class ComposeCommands
         }
     }
 
-    public static long SourceDateEpoch()
+    /// <summary>SOURCE_DATE_EPOCH, or null when it is not set.</summary>
+    public static long? SourceDateEpoch()
     {
         var text = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
-        if (string.IsNullOrEmpty(text)) return 0;
+        if (string.IsNullOrEmpty(text)) return null;
         if (!long.TryParse(text, out var epoch) || epoch < 0)
             throw new TreechunkException($"SOURCE_DATE_EPOCH '{text}' is not a non-negative number of seconds");
         return epoch;
@@ -132,44 +138,39 @@ public static class ComposeCommands
             var fromRef = p.GetValue(from);
             if ((rootfsPath == null) == (fromRef == null))
                 throw new TreechunkException("give exactly one of --rootfs DIR or --from IMAGE");
-            var dest = ParseOutput(p.GetValue(output)!);
+            var dest = ImageReference.Parse(p.GetValue(output)!, ReferenceRole.Destination);
             bool verbose = p.GetValue(GlobalOptions.Verbose);
             bool json = p.GetValue(export.Json);
-            Action<string> warn = m => Run.Warn(m);
-
-            OpenedImage? source = null;
-            ITree tree;
-            string? defaultArch = null;
+            var options = export.ToBuildOptions(p, "treechunk compose build-chunked-oci", dest);
+            WarnAboutDepth(options);
             BuildWarmup.Start();
-            var scanClock = System.Diagnostics.Stopwatch.StartNew();
+            BuildResult result;
             if (rootfsPath != null)
-                tree = DirectoryTree.Open(rootfsPath, warn);
+            {
+                var scanClock = System.Diagnostics.Stopwatch.StartNew();
+                using var tree = DirectoryTree.Open(rootfsPath, Run.Warn);
+                var scanSeconds = scanClock.Elapsed.TotalSeconds;
+                using var destination = dest.OpenDestination(options.Force);
+                result = BuildProgress.Run(verbose, json, progress => ChunkedImageBuilder.Build(tree, destination, options, progress));
+                result.Metrics.ScanSeconds = scanSeconds;
+            }
             else
             {
-                source = OpenedImage.Open(fromRef!);
-                defaultArch = source.Config.Architecture;
-                tree = FlattenedImageTree.Open(source.Layout, source.Manifest, warn);
+                using var source = Run.OpenImage(fromRef!);
+                using var destination = dest.OpenDestination(options.Force);
+                result = BuildProgress.Run(verbose, json, progress => ImageRechunk.Rechunk(source, destination, options, progress, Run.Warn));
             }
-            using var _ = source;
-            using var __ = tree;
-            var options = export.ToBuildOptions(p, "treechunk compose build-chunked-oci", defaultArch);
-            if (source != null) options = options with { BaseConfig = source.Config.Config };
-            // An image container-encapsulate made keeps carrying its commit, so it still imports exactly.
-            if (source != null && OstreeImageImport.FindEmbeddedCommit(source, tree) is { } embedded)
-            {
-                tree = embedded.Tree;
-                options = options with { FinalLayer = embedded.ToFinalLayer(), KeepSelinux = true };
-            }
-            if (options.MaxLayers > BuildOptions.DockerLayerLimit)
-                Run.Warn($"--max-layers {options.MaxLayers} is above {BuildOptions.DockerLayerLimit}: Docker (overlay2) cannot run images that deep");
-
-            var scanSeconds = scanClock.Elapsed.TotalSeconds;
-            var result = BuildProgress.Run(verbose, json, progress => ChunkedImageBuilder.Build(tree, dest, options, progress));
-            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result, scanSeconds);
-            Report(dest, options, result, json);
+            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result);
+            Report(dest, result, json);
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    private static void WarnAboutDepth(BuildOptions options)
+    {
+        if (options.MaxLayers > BuildOptions.DockerLayerLimit)
+            Run.Warn($"--max-layers {options.MaxLayers} is above {BuildOptions.DockerLayerLimit}: Docker (overlay2) cannot run images that deep");
     }
 
     private static Command ContainerEncapsulate()
@@ -195,17 +196,17 @@ public static class ComposeCommands
         export.AddTo(cmd);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
-            BuildWarmup.Start();
-            var output = ParseOutput(p.GetValue(dest)!);
+            var output = ImageReference.Parse(p.GetValue(dest)!, ReferenceRole.Destination);
             var r = OstreeRepo.Open(p.GetValue(repo)!);
-            var options = export.ToBuildOptions(p, "treechunk compose container-encapsulate", null) with { KeepSelinux = true };
-            if (options.MaxLayers > BuildOptions.DockerLayerLimit)
-                Run.Warn($"--max-layers {options.MaxLayers} is above {BuildOptions.DockerLayerLimit}: Docker (overlay2) cannot run images that deep");
+            var options = export.ToBuildOptions(p, "treechunk compose container-encapsulate", output);
+            WarnAboutDepth(options);
+            BuildWarmup.Start();
             bool json = p.GetValue(export.Json);
+            using var destination = output.OpenDestination(options.Force);
             var result = BuildProgress.Run(p.GetValue(GlobalOptions.Verbose), json,
-                progress => OstreeImageExport.Export(r, p.GetValue(rev)!, output, options, progress));
+                progress => OstreeImageExport.Export(r, p.GetValue(rev)!, destination, options, progress));
             if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result);
-            Report(output, options, result, json);
+            Report(output, result, json);
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -267,17 +268,19 @@ public static class ComposeCommands
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
             var tf = Treefile.Load(p.GetValue(treefile)!);
-            var output = ParseOutput(p.GetValue(outputOci)!);
+            var output = ImageReference.Parse(p.GetValue(outputOci)!, ReferenceRole.Destination);
             bool verbose = p.GetValue(GlobalOptions.Verbose), asJson = p.GetValue(export.Json);
-            var buildOptions = export.ToBuildOptions(p, "treechunk compose build-ostree", null, tf.Oci) with { KeepSelinux = true };
             // A tag written in the output reference beats the treefile's oci.tag (--oci-tag beats both).
+            var buildOptions = export.ToBuildOptions(p, "treechunk compose build-ostree", output, tf.Oci);
             if (p.GetValue(export.Tag) == null && output.Tag != null) buildOptions = buildOptions with { Tag = output.Tag };
+            WarnAboutDepth(buildOptions);
+            using var destination = output.OpenDestination(buildOptions.Force);
             var options = ComposeOptionsFrom(p.GetValue(repo)!, p.GetValue(export.CacheDir), p.GetValue(export.Arch), verbose);
             var (compose, image) = BuildProgress.Run(verbose, asJson,
-                progress => ComposeRunner.BuildOstree(tf, PackageBackends.For(tf), options, output, buildOptions, progress));
+                progress => ComposeRunner.BuildOstree(tf, PackageBackends.For(tf), options, destination, buildOptions, progress));
             if (p.GetValue(export.MetricsFile) is { } file) WriteComposeMetrics(file, compose, image);
             if (!asJson) Console.WriteLine($"{compose.Ref} {compose.Commit}{(compose.Version != null ? " version " + compose.Version : "")} ({compose.Packages} packages)");
-            Report(output, buildOptions, image, asJson);
+            Report(output, image, asJson);
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -288,7 +291,7 @@ public static class ComposeCommands
         RepoPath = repo,
         CacheDir = cacheDir,
         Architecture = arch,
-        SourceDateEpoch = string.IsNullOrEmpty(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH")) ? null : SourceDateEpoch(),
+        SourceDateEpoch = SourceDateEpoch(),
         Output = verbose ? line => Console.Error.WriteLine("  " + line) : null,
         Warn = m => Run.Warn(m),
     };
@@ -317,26 +320,14 @@ public static class ComposeCommands
             node["components"] = image.Metrics.Components;
             node["manifest_digest"] = image.ManifestDescriptor.Digest;
         }
-        var temp = file + ".tmp";
-        File.WriteAllText(temp, node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(temp, file, overwrite: true);
+        Treechunk.IO.AtomicFile.WriteText(file, Run.JsonText(node) + "\n");
     }
 
-    public static ImageReference ParseOutput(string text)
-    {
-        if (text.StartsWith("oci:", StringComparison.Ordinal) || text.StartsWith("oci-archive:", StringComparison.Ordinal))
-            return ImageReference.Parse(text);
-        if (text.Contains("://")) throw new TreechunkException($"--output '{text}': only oci:PATH[:TAG] and oci-archive:FILE[:TAG] are supported here");
-        // A bare path: an archive when it ends in .tar, else a layout directory.
-        return new ImageReference(text.EndsWith(".tar", StringComparison.Ordinal) ? Transport.OciArchive : Transport.OciLayout, text, null);
-    }
-
-    /// <param name="scanSeconds">Time spent reading the source tree's metadata before the build, when the caller measured it.</param>
-    public static void WriteMetrics(string file, BuildResult r, double? scanSeconds = null)
+    public static void WriteMetrics(string file, BuildResult r)
     {
         var m = r.Metrics;
         var phases = new JsonObject();
-        if (scanSeconds is { } scan) phases["scan"] = Math.Round(scan, 3);
+        if (m.ScanSeconds is { } scan) phases["scan"] = Math.Round(scan, 3);
         foreach (var (k, v) in m.PhaseSeconds) phases[k] = v;
         var node = new JsonObject
         {
@@ -353,14 +344,12 @@ public static class ComposeCommands
             ["package_database"] = r.PackageDatabase,
             ["manifest_digest"] = r.ManifestDescriptor.Digest,
         };
-        var temp = file + ".tmp";
-        File.WriteAllText(temp, node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(temp, file, overwrite: true);
+        Treechunk.IO.AtomicFile.WriteText(file, Run.JsonText(node) + "\n");
     }
 
-    private static void Report(ImageReference dest, BuildOptions options, BuildResult r, bool json)
+    private static void Report(ImageReference dest, BuildResult r, bool json)
     {
-        var tag = options.Tag ?? dest.Tag ?? "latest";
+        var tag = r.Tag;
         if (json)
         {
             Run.PrintJson(new JsonObject
@@ -379,13 +368,12 @@ public static class ComposeCommands
                     ["digest"] = l.Digest,
                     ["size"] = l.Size,
                     ["diff_id"] = r.Config.RootFs.DiffIds[i],
-                    ["components"] = new JsonArray((l.Annotations?.GetValueOrDefault(Annotations.Components) ?? "")
-                        .Split(',', StringSplitOptions.RemoveEmptyEntries).Select(c => (JsonNode)JsonValue.Create(c)!).ToArray()),
+                    ["components"] = new JsonArray(LayerAnnotations.Components(l).Select(c => (JsonNode)JsonValue.Create(c)!).ToArray()),
                 }).ToArray()),
             });
             return;
         }
-        Console.WriteLine($"{dest.Transport switch { Transport.OciArchive => "oci-archive", _ => "oci" }}:{dest.Path}:{tag} {r.ManifestDescriptor.Digest}");
+        Console.WriteLine($"{dest.Transport}:{dest.Location}:{tag} {r.ManifestDescriptor.Digest}");
         Console.WriteLine($"  {r.Metrics.Layers} layers, {Sizes.Format(r.Metrics.BytesOut)} compressed from {Sizes.Format(r.Metrics.BytesIn)} in {r.Metrics.Files} entries; " +
                           $"{r.Metrics.Components} components ({ChunkAlgorithms.Name(r.Algorithm)}{(r.PackageDatabase != null ? ", " + r.PackageDatabase : "")})");
     }

@@ -1,26 +1,30 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Treechunk.Transports;
 
 namespace Treechunk.Cli.Commands;
 
 public static class GlobalOptions
 {
-    public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Print each phase and warning as it happens", Recursive = true };
-    public static readonly Option<bool> Debug = new("--debug") { Description = "Show full details (stack traces) for unexpected errors", Recursive = true };
+    public static readonly Option<bool> Verbose = new("--verbose", "-v") { Description = "Print each step and warning as it happens (on stderr)", Recursive = true };
+    public static readonly Option<bool> Debug = new("--debug") { Description = "Show full details (stack traces) for errors", Recursive = true };
 
     public static Option<bool> Json() => new("--json") { Description = "Print the result as JSON for scripts" };
 }
 
 /// <summary>
 /// Runs a command body with the error contract of the README: user errors are one line on stderr
-/// with a meaningful exit code; only --debug shows a stack trace.
+/// with a meaningful exit code; only --debug shows a stack trace. Also the shared output helpers.
 /// </summary>
 public static class Run
 {
+    private static bool _verbose;
+
     public static int Guarded(ParseResult parse, Func<int> body)
     {
         bool debug = parse.GetValue(GlobalOptions.Debug);
+        _verbose = parse.GetValue(GlobalOptions.Verbose);
         try
         {
             return body();
@@ -60,7 +64,32 @@ public static class Run
 
     public static void Warn(string message) => Console.Error.WriteLine("warning: " + message);
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    /// <summary>A step worth telling with --verbose, on stderr (stdout stays the result).</summary>
+    public static void Log(string message)
+    {
+        if (_verbose) Console.Error.WriteLine(message);
+    }
+
+    public static bool IsVerbose => _verbose;
+
+    // Relaxed escaping: "tar+gzip" and "<none>" print as themselves, not as \u002B and \u003C.
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public static void PrintJson(JsonNode node) => Console.Out.WriteLine(node.ToJsonString(JsonOptions));
+
+    public static string JsonText(JsonNode node) => node.ToJsonString(JsonOptions);
+
+    /// <summary>Opens the image a reference names (for the host platform when it names an index), telling it with --verbose.</summary>
+    public static Oci.Image OpenImage(string text, Oci.Platform? platform = null)
+    {
+        var reference = ImageReference.Parse(text);
+        Log($"opening {reference}");
+        var image = reference.OpenImage(platform);
+        Log($"{image.Name}: manifest {image.Descriptor.Digest}, config {image.Manifest.Config.Digest}, {image.Layers.Count} layers");
+        return image;
+    }
 }

@@ -1,18 +1,24 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Treechunk.Build;
 using Treechunk.Chunking;
+using Treechunk.Encapsulation;
+using Treechunk.Layers;
 using Treechunk.Oci;
+using Treechunk.Ostree;
+using Treechunk.Transports;
 
 namespace Treechunk.Cli.Commands;
 
 public static class OciCommands
 {
-    private const string ImageHelp = "Image: oci:PATH[:TAG], oci-archive:FILE[:TAG], or a bare path (layout dir or archive file; its latest or only tag)";
+    private const string ImageHelp = "Image: oci:PATH[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], or a bare path (layout dir or archive file; its latest or only tag)";
 
     public static Command Create()
     {
-        var oci = new Command("oci", "Look inside, verify and extract OCI images");
+        var oci = new Command("oci", "Look inside, verify, copy and extract OCI images");
         oci.Subcommands.Add(Inspect());
+        oci.Subcommands.Add(Copy());
         oci.Subcommands.Add(Layers());
         var chunk = new Command("chunk", "The image's chunks (layers) one by one");
         chunk.Subcommands.Add(ChunkList());
@@ -28,16 +34,17 @@ public static class OciCommands
     private static Argument<string> ImageArgument() => new("IMAGE") { Description = ImageHelp };
 
     /// <summary>A command that opens one image (with the usual error contract) and may print JSON.</summary>
-    private static Command ImageCommand(string name, string description, Func<ParseResult, OpenedImage, bool, int> body)
+    private static Command ImageCommand(string name, string description, Func<ParseResult, Image, bool, int> body, params Option[] extra)
     {
         var cmd = new Command(name, description);
         var image = ImageArgument();
         var json = GlobalOptions.Json();
         cmd.Arguments.Add(image);
         cmd.Options.Add(json);
+        foreach (var o in extra) cmd.Options.Add(o);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
-            using var img = OpenedImage.Open(p.GetValue(image)!);
+            using var img = Run.OpenImage(p.GetValue(image)!);
             return body(p, img, p.GetValue(json));
         }));
         return cmd;
@@ -45,27 +52,67 @@ public static class OciCommands
 
     private static Command Inspect()
     {
-        return ImageCommand("inspect", "Show an image's manifest, config, labels, history and totals\n\nExample:\n  treechunk oci inspect oci:./image:latest --json", (p, img, json) =>
+        var cmd = new Command("inspect", """
+            Show an image's manifest, config, labels, history and totals.
+
+            With --raw, print the stored bytes of what the reference names (an index stays an
+            index), or with --config the stored config; nothing is re-serialised.
+
+            Examples:
+              treechunk oci inspect oci:./image:latest --json
+              treechunk oci inspect --raw oci-archive:./os.tar | sha256sum
+            """);
+        var image = ImageArgument();
+        var json = GlobalOptions.Json();
+        var raw = new Option<bool>("--raw") { Description = "Print the stored manifest (or index) bytes as they are" };
+        var configOnly = new Option<bool>("--config") { Description = "Print the config instead of the manifest (stored bytes with --raw)" };
+        cmd.Arguments.Add(image);
+        foreach (var o in new Option[] { json, raw, configOnly }) cmd.Options.Add(o);
+        cmd.SetAction(p => Run.Guarded(p, () =>
         {
+            if (p.GetValue(raw) && !p.GetValue(configOnly))
+            {
+                var reference = ImageReference.Parse(p.GetValue(image)!);
+                using var source = reference.OpenSource();
+                var top = source.Resolve(reference.Tag, reference.Digest);
+                Run.Log($"{source.Name}: {top.MediaType} {top.Digest}");
+                using var stdout = Console.OpenStandardOutput();
+                stdout.Write(source.ReadManifest(top));
+                return ExitCodes.Ok;
+            }
+            using var img = Run.OpenImage(p.GetValue(image)!);
+            if (p.GetValue(configOnly))
+            {
+                if (p.GetValue(raw))
+                {
+                    using var stdout = Console.OpenStandardOutput();
+                    stdout.Write(img.RawConfig);
+                }
+                else Run.PrintJson(JsonNode.Parse(img.RawConfig)!);
+                return ExitCodes.Ok;
+            }
             long compressed = img.Manifest.Layers.Sum(l => l.Size);
-            if (json)
+            if (p.GetValue(json))
             {
                 Run.PrintJson(new JsonObject
                 {
-                    ["reference"] = img.Reference.ToString(),
-                    ["manifest_digest"] = img.ManifestDescriptor.Digest,
-                    ["manifest"] = JsonNode.Parse(OciJson.Serialize(img.Manifest)),
+                    ["reference"] = p.GetValue(image),
+                    ["manifest_digest"] = img.Descriptor.Digest,
+                    ["media_type"] = img.Descriptor.MediaType,
+                    ["index_digest"] = img.IndexDescriptor?.Digest,
+                    ["manifest"] = JsonNode.Parse(img.RawManifest),
                     ["config_digest"] = img.Manifest.Config.Digest,
-                    ["config"] = JsonNode.Parse(OciJson.Serialize(img.Config)),
+                    ["config"] = JsonNode.Parse(img.RawConfig),
                     ["layers"] = img.Manifest.Layers.Count,
                     ["compressed_size"] = compressed,
                 });
                 return ExitCodes.Ok;
             }
             var c = img.Config;
-            Console.WriteLine($"Image:         {img.Reference}");
-            Console.WriteLine($"Digest:        {img.ManifestDescriptor.Digest}");
-            Console.WriteLine($"Media type:    {img.ManifestDescriptor.MediaType}");
+            Console.WriteLine($"Image:         {img.Name}");
+            Console.WriteLine($"Digest:        {img.Descriptor.Digest}");
+            if (img.IndexDescriptor != null) Console.WriteLine($"Index:         {img.IndexDescriptor.Digest}");
+            Console.WriteLine($"Media type:    {img.Descriptor.MediaType}");
             Console.WriteLine($"Platform:      {c.Os}/{c.Architecture}{(c.Variant != null ? "/" + c.Variant : "")}");
             Console.WriteLine($"Created:       {c.Created ?? "-"}");
             Console.WriteLine($"Config:        {img.Manifest.Config.Digest}");
@@ -88,7 +135,69 @@ public static class OciCommands
                     Console.WriteLine($"  {h.Created ?? "-"}  {h.CreatedBy ?? ""}  {Shorten(h.Comment ?? "", 80)}");
             }
             return ExitCodes.Ok;
-        });
+        }));
+        return cmd;
+    }
+
+    private static Command Copy()
+    {
+        var cmd = new Command("copy", """
+            Copy an image, or an index with every manifest it lists, from any image reference to
+            any other, like skopeo copy. Manifests, indexes and configs are copied as their stored
+            bytes, so the manifest digest is kept; blobs the destination already has are not
+            written again; every copied blob is checked against its digest as it streams.
+
+            The destination's tag is the one it names, else the source's, else latest.
+
+            Examples:
+              treechunk oci copy oci:./image:v1 oci-archive:./image.tar
+              treechunk oci copy oci-archive:./image.tar:v1 oci:./mirror:v1 --json
+              treechunk oci copy --platform linux/arm64 oci:./multi:latest oci:./arm64-only
+            """);
+        var source = new Argument<string>("SOURCE") { Description = ImageHelp };
+        var destination = new Argument<string>("DESTINATION") { Description = "oci:PATH[:TAG] or oci-archive:FILE[:TAG] (created when missing; other images in it are kept)" };
+        var platform = new Option<string?>("--platform") { Description = "From an index, copy only the image for OS/ARCH[/VARIANT] (default: the whole index)" };
+        var force = new Option<bool>("--force") { Description = "Replace a destination path that is not an OCI layout/archive" };
+        var json = GlobalOptions.Json();
+        cmd.Arguments.Add(source);
+        cmd.Arguments.Add(destination);
+        foreach (var o in new Option[] { platform, force, json }) cmd.Options.Add(o);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var src = ImageReference.Parse(p.GetValue(source)!);
+            var dst = ImageReference.Parse(p.GetValue(destination)!, ReferenceRole.Destination);
+            using var from = src.OpenSource();
+            var top = from.Resolve(src.Tag, src.Digest);
+            if (p.GetValue(platform) is { } wanted)
+            {
+                if (!MediaTypes.IsIndex(top.MediaType)) throw new TreechunkException($"{src} is a single image, not an index: --platform does not apply");
+                var index = OciJson.Deserialize<ImageIndex>(from.ReadManifest(top), $"index {top.Digest}");
+                var want = Platforms.Parse(wanted);
+                top = index.Manifests.FirstOrDefault(m => m.Platform is { } pl && pl.Os == want.Os && pl.Architecture == want.Architecture &&
+                                                          (want.Variant == null || pl.Variant == want.Variant))
+                      ?? throw new TreechunkException($"index {top.Digest} has no image for {wanted} (it has: {string.Join(", ", index.Manifests.Select(m => m.Platform is { } pl ? $"{pl.Os}/{pl.Architecture}{(pl.Variant != null ? "/" + pl.Variant : "")}" : "no platform"))})");
+            }
+            var tag = dst.Tag ?? src.Tag ?? top.Annotations?.GetValueOrDefault(Annotations.RefName) ?? (src.Digest != null ? null : "latest");
+            using var to = dst.OpenDestination(p.GetValue(force));
+            var result = ImageCopier.Copy(from, top, to, tag, Run.Log);
+            if (p.GetValue(json))
+                Run.PrintJson(new JsonObject
+                {
+                    ["source"] = src.ToString(),
+                    ["destination"] = dst.ToString(),
+                    ["tag"] = tag,
+                    ["digest"] = top.Digest,
+                    ["media_type"] = top.MediaType,
+                    ["manifests"] = result.Manifests,
+                    ["blobs_copied"] = result.BlobsCopied,
+                    ["blobs_skipped"] = result.BlobsSkipped,
+                    ["bytes_copied"] = result.BytesCopied,
+                });
+            else
+                Console.WriteLine($"{dst.Transport}:{dst.Location}{(tag != null ? ":" + tag : "")} {top.Digest} ({result.BlobsCopied} blobs copied, {result.BlobsSkipped} already there, {Sizes.Format(result.BytesCopied)})");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
     }
 
     private static Command Layers()
@@ -100,8 +209,8 @@ public static class OciCommands
                 Index = i,
                 Layer = l,
                 DiffId = img.Config.RootFs.DiffIds[i],
-                Components = Components(l),
-                Uncompressed = ComponentStats.Parse(l.Annotations?.GetValueOrDefault(Annotations.ComponentStats))?.Sum(s => s.Bytes),
+                Components = LayerAnnotations.Components(l),
+                Uncompressed = LayerAnnotations.Stats(l)?.Sum(s => s.Bytes),
             }).ToList();
             if (json)
             {
@@ -131,8 +240,8 @@ public static class OciCommands
         {
             var chunks = img.Manifest.Layers.Select((l, i) =>
             {
-                var stats = ComponentStats.Parse(l.Annotations?.GetValueOrDefault(Annotations.ComponentStats))
-                            ?? Components(l).Select(n => (Name: n, Files: -1, Bytes: -1L)).ToList();
+                var stats = LayerAnnotations.Stats(l)
+                            ?? LayerAnnotations.Components(l).Select(n => (Name: n, Files: -1, Bytes: -1L)).ToList();
                 return (Index: i, Layer: l, Stats: stats);
             }).ToList();
             if (json)
@@ -165,18 +274,14 @@ public static class OciCommands
     {
         return ImageCommand(name, description + $"\n\nExits 1 naming the first bad blob.\n\nExample:\n  treechunk oci {(name == "verify" ? "chunk verify" : name)} ./image", (p, img, json) =>
         {
-            bool verbose = p.GetValue(GlobalOptions.Verbose);
-            var checks = ImageVerifier.Verify(img, c =>
-            {
-                if (verbose && !json) Console.Error.WriteLine($"{(c.Ok ? "ok " : "BAD")} {c.Kind} {c.Digest}");
-            });
+            var checks = ImageVerifier.Verify(img, c => Run.Log($"{(c.Ok ? "ok " : "BAD")} {c.Kind} {c.Digest}"));
             var bad = checks.FirstOrDefault(c => !c.Ok);
             if (json)
             {
                 Run.PrintJson(new JsonObject
                 {
                     ["ok"] = bad == null,
-                    ["manifest_digest"] = img.ManifestDescriptor.Digest,
+                    ["manifest_digest"] = img.Descriptor.Digest,
                     ["blobs"] = new JsonArray(checks.Select(c => (JsonNode)new JsonObject
                     {
                         ["kind"] = c.Kind, ["index"] = c.LayerIndex, ["digest"] = c.Digest, ["size"] = c.Size,
@@ -185,8 +290,8 @@ public static class OciCommands
                 });
             }
             if (bad != null)
-                throw new TreechunkException($"layer {bad.LayerIndex} blob {bad.Digest}: {bad.Problem}", ExitCodes.VerificationFailed);
-            if (!json) Console.WriteLine($"ok: {checks.Count} blobs verified ({img.Manifest.Layers.Count} layers) for {img.ManifestDescriptor.Digest}");
+                throw new TreechunkException($"layer {bad.LayerIndex}: {bad.Problem}", ExitCodes.VerificationFailed);
+            if (!json) Console.WriteLine($"ok: {checks.Count} blobs verified ({img.Manifest.Layers.Count} layers) for {img.Descriptor.Digest}");
             return ExitCodes.Ok;
         });
     }
@@ -202,9 +307,9 @@ public static class OciCommands
         {
             var want = p.GetValue(expected)!;
             Digest.Hex(want);
-            using var img = OpenedImage.Open(p.GetValue(image)!);
-            if (img.ManifestDescriptor.Digest != want)
-                throw new TreechunkException($"manifest digest is {img.ManifestDescriptor.Digest}, expected {want}", ExitCodes.VerificationFailed);
+            using var img = Run.OpenImage(p.GetValue(image)!);
+            if (img.Descriptor.Digest != want)
+                throw new TreechunkException($"manifest digest is {img.Descriptor.Digest}, expected {want}", ExitCodes.VerificationFailed);
             Console.WriteLine($"ok: manifest digest {want}");
             return ExitCodes.Ok;
         }));
@@ -220,9 +325,9 @@ public static class OciCommands
         cmd.Arguments.Add(dir);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
-            using var img = OpenedImage.Open(p.GetValue(image)!);
-            ImageExtractor.Extract(img.Layout, img.Manifest, p.GetValue(dir)!, m => Run.Warn(m));
-            if (p.GetValue(GlobalOptions.Verbose)) Console.Error.WriteLine($"extracted {img.Manifest.Layers.Count} layers into {p.GetValue(dir)}");
+            using var img = Run.OpenImage(p.GetValue(image)!);
+            ImageExtractor.Extract(img, p.GetValue(dir)!, m => Run.Warn(m));
+            Run.Log($"extracted {img.Manifest.Layers.Count} layers into {p.GetValue(dir)}");
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -250,12 +355,10 @@ public static class OciCommands
         cmd.Options.Add(json);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
-            using var img = OpenedImage.Open(p.GetValue(image)!);
-            var repoPath = p.GetValue(repo)!;
-            var r = Directory.Exists(repoPath) && File.Exists(Path.Join(repoPath, "config"))
-                ? Treechunk.Ostree.OstreeRepo.Open(repoPath)
-                : Treechunk.Ostree.OstreeRepo.Init(repoPath, Treechunk.Ostree.RepoMode.Archive);
-            var result = Treechunk.Ostree.OstreeImageImport.Import(img, r, p.GetValue(refName), ComposeCommands.SourceDateEpoch(), m => Run.Warn(m));
+            using var img = Run.OpenImage(p.GetValue(image)!);
+            var r = OstreeRepo.OpenOrInit(p.GetValue(repo)!, RepoMode.Archive);
+            Run.Log($"importing into {r.Path} ({OstreeRepo.ModeName(r.Mode)})");
+            var result = OstreeImageImport.Import(img, r, p.GetValue(refName), ComposeCommands.SourceDateEpoch() ?? 0, m => Run.Warn(m));
             if (p.GetValue(json))
                 Run.PrintJson(new System.Text.Json.Nodes.JsonObject { ["commit"] = result.Commit, ["exact"] = result.Exact, ["ref"] = result.Ref });
             else
@@ -266,10 +369,6 @@ public static class OciCommands
         }));
         return cmd;
     }
-
-    private static List<string> Components(Descriptor l) =>
-        (l.Annotations?.GetValueOrDefault(Annotations.Components) ?? l.Annotations?.GetValueOrDefault(Annotations.OstreeComponents) ?? "")
-        .Split(',', StringSplitOptions.RemoveEmptyEntries).ToList();
 
     private static string Short(string digest) => digest.Length > 19 ? digest[..19] : digest;
 

@@ -30,7 +30,9 @@ public static class OstreeReadCommands
         cmd.Options.Add(json);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
-            var refs = OstreeRepo.Open(p.GetValue(repo)!).ListRefs();
+            var r = OstreeRepo.Open(p.GetValue(repo)!);
+            var refs = r.ListRefs();
+            Run.Log($"{r.Path} ({OstreeRepo.ModeName(r.Mode)}): {refs.Count} ref{(refs.Count == 1 ? "" : "s")}");
             if (p.GetValue(json))
             {
                 Run.PrintJson(new JsonArray(refs.Select(r => (JsonNode)new JsonObject { ["ref"] = r.Key, ["checksum"] = r.Value }).ToArray()));
@@ -54,19 +56,8 @@ public static class OstreeReadCommands
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
             var r = OstreeRepo.Open(p.GetValue(repo)!);
-            var commits = new List<(string Checksum, OstreeCommit Commit)>();
-            bool truncated = false;
-            for (string? c = r.ResolveRev(p.GetValue(rev)!); c != null;)
-            {
-                var commit = r.ReadCommit(c);
-                commits.Add((c, commit));
-                c = commit.Parent;
-                if (c != null && !r.HasObject(c, ObjectType.Commit))
-                {
-                    truncated = true;
-                    break;
-                }
-            }
+            var (commits, truncated) = r.History(p.GetValue(rev)!);
+            Run.Log($"{r.Path}: {commits.Count} commit{(commits.Count == 1 ? "" : "s")} in the history of {p.GetValue(rev)}");
             if (p.GetValue(json))
             {
                 Run.PrintJson(new JsonArray(commits.Select(x => (JsonNode)new JsonObject
@@ -129,6 +120,7 @@ public static class OstreeReadCommands
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
             using var tree = CommitTree.Open(OstreeRepo.Open(p.GetValue(repo)!), p.GetValue(rev)!);
+            Run.Log($"{tree.Description}: {tree.Entries.Count} entries");
             var wanted = TreePaths.Normalize(p.GetValue(path) ?? "/")
                          ?? throw new TreechunkException($"invalid path '{p.GetValue(path)}'");
             bool isDir = wanted.Length == 0 || tree.Find(wanted)?.Type == EntryType.Directory;

@@ -36,14 +36,10 @@ public static class OstreeWriteCommands
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
             var modeText = p.GetValue(mode)!;
-            var parsed = modeText switch
-            {
-                "archive" or "archive-z2" => RepoMode.Archive,
-                "bare-user" => RepoMode.BareUser,
-                "bare" => RepoMode.Bare,
-                _ => throw new TreechunkException($"--mode '{modeText}': expected archive, bare-user or bare"),
-            };
-            OstreeRepo.Init(p.GetValue(repo)!, parsed);
+            var parsed = OstreeRepo.ParseMode(modeText) is { } m && m != RepoMode.BareUserOnly ? m
+                : throw new TreechunkException($"--mode '{modeText}': expected archive, bare-user or bare");
+            var created = OstreeRepo.Init(p.GetValue(repo)!, parsed);
+            Run.Log($"{created.Path}: {OstreeRepo.ModeName(created.Mode)} repository");
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -91,6 +87,7 @@ public static class OstreeWriteCommands
             OstreeRepo.ValidateRefName(options.Ref!);
             var ostreeRepo = OstreeRepo.Open(p.GetValue(repo)!);
             using var tree = DirectoryTree.Open(root, Run.Warn);
+            Run.Log($"committing {tree.Entries.Count} entries of {tree.Description} to {ostreeRepo.Path} ({OstreeRepo.ModeName(ostreeRepo.Mode)})");
             var result = CommitWriter.Write(ostreeRepo, tree, options);
             if (p.GetValue(json))
             {
@@ -149,11 +146,5 @@ public static class OstreeWriteCommands
         throw new TreechunkException($"{what} '{text}': expected Unix seconds (e.g. 1700000000 or @1700000000) or an ISO 8601 time (e.g. 2024-01-01T00:00:00Z)");
     }
 
-    private static ulong? SourceDateEpoch()
-    {
-        var text = Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH");
-        if (string.IsNullOrEmpty(text)) return null;
-        return ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) ? seconds
-            : throw new TreechunkException($"SOURCE_DATE_EPOCH '{text}' is not a non-negative number of seconds");
-    }
+    private static ulong? SourceDateEpoch() => ComposeCommands.SourceDateEpoch() is { } epoch ? (ulong)epoch : null;
 }

@@ -25,14 +25,24 @@ public sealed record BuildOptions
     public string? Tag { get; init; }
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
     public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
-    public string Architecture { get; init; } = Platforms.HostArchitecture;
-    public long SourceDateEpoch { get; init; }
+    /// <summary>The image's architecture; null: the source image's, else the host's.</summary>
+    public string? Architecture { get; init; }
+    /// <summary>SOURCE_DATE_EPOCH when it was given: clamps every mtime and is the image's created time.</summary>
+    public long? SourceDateEpoch { get; init; }
+    /// <summary>The epoch in effect: SOURCE_DATE_EPOCH, else 0.</summary>
+    public long Epoch => SourceDateEpoch ?? 0;
+    /// <summary>The image's created time when it is not <see cref="Epoch"/> (an OSTree commit's timestamp, a source image's created); SOURCE_DATE_EPOCH, when given, wins.</summary>
+    public long? Created { get; init; }
     public bool KeepSelinux { get; init; }
     public bool Force { get; init; }
     /// <summary>What history entries say created each layer.</summary>
     public string CreatedBy { get; init; } = "treechunk compose build-chunked-oci";
-    /// <summary>Runtime config (Env, Cmd, ...) carried over from a source image.</summary>
+    /// <summary>Runtime config (Env, Cmd, Healthcheck, ...) carried over from a source image or a treefile.</summary>
     public ContainerConfig? BaseConfig { get; init; }
+    /// <summary>The whole config of a source image being rechunked: what it has beyond rootfs and history is kept.</summary>
+    public ImageConfig? BaseImageConfig { get; init; }
+    /// <summary>The plan of the image this build updates, so unchanged components keep their layers (see ChunkPlanner).</summary>
+    public ChunkPlan? PreviousPlan { get; init; }
     /// <summary>A layer appended after the planned ones, outside the plan (e.g. the OSTree commit layer).</summary>
     public FinalLayer? FinalLayer { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Treechunk.Chunking;
+using Treechunk.Layers;
 using Treechunk.Oci;
 using Treechunk.Packages;
 using Treechunk.Trees;
@@ -7,6 +8,7 @@ using Treechunk.Trees;
 namespace Treechunk.Build;
 
 public sealed record BuildResult(
+    string Tag,
     Descriptor ManifestDescriptor,
     ImageManifest Manifest,
     ImageConfig Config,
@@ -18,6 +20,8 @@ public sealed record BuildResult(
 
 public sealed class BuildMetrics
 {
+    /// <summary>Time spent reading the source tree's metadata (or flattening a source image) before the build, when measured.</summary>
+    public double? ScanSeconds { get; set; }
     public Dictionary<string, double> PhaseSeconds { get; } = new();
     public long BytesIn { get; set; }
     public long BytesOut { get; set; }
@@ -31,12 +35,14 @@ public sealed class BuildMetrics
 }
 
 /// <summary>
-/// The pipeline from a tree to a chunked image: components -> plan -> layers (compressed in
-/// parallel) -> config, manifest, index. Each step is its own class; this one only sequences them.
+/// The pipeline from a tree to a chunked image: components -> plan -> layer contents -> layers
+/// (written in parallel by <see cref="LayerScheduler"/>) -> config, manifest and tag
+/// (<see cref="ImageAssembler"/>), into any destination. This class only sequences the steps.
 /// </summary>
 public static class ChunkedImageBuilder
 {
-    public static BuildResult Build(ITree tree, ImageReference output, BuildOptions options, IBuildProgress? progress = null)
+    /// <summary>Builds the image and commits it to <paramref name="destination"/> under <see cref="BuildOptions.Tag"/> (default latest).</summary>
+    public static BuildResult Build(ITree tree, IImageDestination destination, BuildOptions options, IBuildProgress? progress = null)
     {
         progress ??= NullProgress.Instance;
         var metrics = new BuildMetrics();
@@ -57,116 +63,51 @@ public static class ChunkedImageBuilder
         EndPhase("components");
 
         progress.Phase("Planning layers");
-        var plan = ChunkPlanner.Plan(components.Components, options.MaxLayers);
+        var plan = ChunkPlanner.Plan(components.Components, options.MaxLayers, options.PreviousPlan);
+        if (options.PreviousPlan != null && !plan.KeptPrevious)
+            progress.Warning("the previous image's layers do not fit this build's layer budget; planned afresh");
         var layerEntries = LayerContents(tree, components, plan, options.KeepSelinux);
         EndPhase("plan");
 
-        // Write into the target layout directly, or into a temp layout that becomes the archive.
-        TempDirectory? staging = null;
-        string layoutDir = output.Path;
-        if (output.Transport == Transport.OciArchive)
+        progress.Phase("Writing layers");
+        progress.LayersStarted(plan.Layers.Count, plan.Layers.Sum(l => l.Size));
+        var format = new TarLayerFormat(options.Compression, level, options.ParallelChunks);
+        var settings = new LayerSettings(format, options.Epoch)
         {
-            staging = PrepareArchiveStaging(output.Path, options.Force);
-            layoutDir = staging.Path;
+            Cache = options.LayerCacheDir != null ? new LayerCache(options.LayerCacheDir) : null,
+        };
+        var written = LayerScheduler.WriteAll(tree, layerEntries, destination, settings, options.ParallelLayers, progress);
+        var componentByName = components.Components.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        var layers = written.Select((w, i) => new ImageAssembler.AssembledLayer(w,
+            LayerAnnotations.ForComponents(plan.Layers[i].Components, componentByName),
+            string.Join(",", plan.Layers[i].Components))).ToList();
+        var extraLabels = new Dictionary<string, string>(StringComparer.Ordinal);
+        WrittenLayer? finalLayer = null;
+        if (options.FinalLayer is { } fl)
+        {
+            var (entries, synthesized) = FinalLayerContents(fl);
+            finalLayer = LayerWriter.Write(fl.Files, entries, destination, settings with { Cache = null });
+            var annotations = LayerAnnotations.ForComponents([fl.Component], null);
+            if (synthesized.Count > 0) annotations[SynthesizedDirsAnnotation] = string.Join(",", synthesized);
+            layers.Add(new ImageAssembler.AssembledLayer(finalLayer, annotations, fl.Component));
+            if (fl.DiffIdLabel is { } diffIdLabel) extraLabels[diffIdLabel] = finalLayer.DiffId;
         }
-        try
-        {
-            var writer = OciLayoutWriter.OpenOrCreate(layoutDir, options.Force && output.Transport == Transport.OciLayout);
-            progress.Phase("Writing layers");
-            progress.LayersStarted(plan.Layers.Count, plan.Layers.Sum(l => l.Size));
-            var settings = new LayerSettings(options.Compression, level, options.SourceDateEpoch)
-            {
-                ZstdWorkers = options.ParallelChunks,
-                Cache = options.LayerCacheDir != null ? new LayerCache(options.LayerCacheDir) : null,
-            };
-            var written = new WrittenLayer[plan.Layers.Count];
-            // Largest layers first, handed out one at a time from a shared counter (chunked
-            // partitioning would give one worker several big layers), so the workers finish together.
-            var order = new List<int>(plan.Layers.Count);
-            for (int i = 0; i < plan.Layers.Count; i++) order.Add(i);
-            order.Sort((a, b) => plan.Layers[b].Size.CompareTo(plan.Layers[a].Size) is var c && c != 0 ? c : a.CompareTo(b));
-            int next = -1;
-            void Worker(int _, ParallelLoopState state)
-            {
-                // A failed layer stops the others from taking new work (the error is reported as is).
-                for (int k; !state.ShouldExitCurrentIteration && (k = Interlocked.Increment(ref next)) < order.Count;)
-                {
-                    var i = order[k];
-                    written[i] = LayerWriter.Write(tree, layerEntries[i], writer.BlobsDir, settings);
-                    progress.LayerDone(i, written[i].UncompressedSize);
-                }
-            }
-            Parallel.For(0, Math.Min(options.ParallelLayers, order.Count), new ParallelOptions { MaxDegreeOfParallelism = options.ParallelLayers }, Worker);
-            WrittenLayer? finalLayer = null;
-            List<string> synthesized = [];
-            if (options.FinalLayer is { } fl)
-            {
-                List<TreeEntry> entries;
-                (entries, synthesized) = FinalLayerContents(fl);
-                finalLayer = LayerWriter.Write(fl.Files, entries, writer.BlobsDir, settings with { Cache = null });
-            }
-            EndPhase("write");
+        EndPhase("write");
 
-            progress.Phase("Writing manifest");
-            var created = DateTimeOffset.FromUnixTimeSeconds(options.SourceDateEpoch).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'");
-            var labels = new SortedDictionary<string, string>(StringComparer.Ordinal);
-            if (options.BaseConfig?.Labels != null) foreach (var (k, v) in options.BaseConfig.Labels) labels[k] = v;
-            foreach (var (k, v) in options.Labels) labels[k] = v;
-            if (finalLayer != null && options.FinalLayer!.DiffIdLabel is { } diffIdLabel) labels[diffIdLabel] = finalLayer.DiffId;
-            var runtime = options.BaseConfig ?? new ContainerConfig();
-            runtime.Labels = labels.Count > 0 ? labels : null;
-            var config = new ImageConfig
-            {
-                Created = created,
-                Architecture = Platforms.Normalize(options.Architecture),
-                Os = "linux",
-                Config = runtime,
-                RootFs = new RootFs { DiffIds = written.Append(finalLayer).OfType<WrittenLayer>().Select(w => w.DiffId).ToList() },
-                History = plan.Layers.Select(l => string.Join(",", l.Components))
-                    .Append(options.FinalLayer?.Component).OfType<string>()
-                    .Select(comment => new HistoryEntry { Created = created, CreatedBy = options.CreatedBy, Comment = comment })
-                    .ToList(),
-            };
-            var componentByName = components.Components.ToDictionary(c => c.Name, StringComparer.Ordinal);
-            var configDescriptor = writer.WriteBlob(OciJson.Serialize(config), MediaTypes.ImageConfig);
-            var manifest = new ImageManifest
-            {
-                Config = configDescriptor,
-                Layers = written.Select((w, i) =>
-                {
-                    var names = string.Join(",", plan.Layers[i].Components.OrderBy(n => n, StringComparer.Ordinal));
-                    w.Descriptor.Annotations = new SortedDictionary<string, string>(StringComparer.Ordinal)
-                    {
-                        [Annotations.Components] = names,
-                        [Annotations.OstreeComponents] = names,
-                        [Annotations.ComponentStats] = ComponentStats.Format(plan.Layers[i].Components, componentByName),
-                    };
-                    return w.Descriptor;
-                }).Concat(finalLayer == null ? [] : [FinalDescriptor(finalLayer, options.FinalLayer!, synthesized)]).ToList(),
-                Annotations = options.Annotations.Count > 0
-                    ? new SortedDictionary<string, string>(options.Annotations.ToDictionary(), StringComparer.Ordinal)
-                    : null,
-            };
-            var manifestDescriptor = writer.WriteBlob(OciJson.Serialize(manifest), MediaTypes.ImageManifest);
-            writer.Tag(manifestDescriptor, options.Tag ?? output.Tag ?? "latest",
-                new Platform { Architecture = config.Architecture, Os = "linux" });
-            if (staging != null) OciArchive.Pack(staging.Path, output.Path);
-            EndPhase("finalize");
+        progress.Phase("Writing manifest");
+        var (manifestDescriptor, manifest, config) = ImageAssembler.Assemble(layers, destination, options, extraLabels);
+        destination.Commit();
+        EndPhase("finalize");
 
-            metrics.BytesIn = tree.Entries.Sum(e => e.Size);
-            metrics.BytesOut = written.Sum(w => w.Descriptor.Size) + (finalLayer?.Descriptor.Size ?? 0);
-            metrics.UncompressedBytes = written.Sum(w => w.UncompressedSize) + (finalLayer?.UncompressedSize ?? 0);
-            metrics.Files = tree.Entries.Count;
-            metrics.Layers = written.Length + (finalLayer != null ? 1 : 0);
-            metrics.Components = components.Components.Count;
-            metrics.LayersReused = written.Count(w => w.FromCache);
-            metrics.LayersCompressed = written.Length - metrics.LayersReused + (finalLayer != null ? 1 : 0);
-            return new BuildResult(manifestDescriptor, manifest, config, components, plan, algorithm, packages?.Kind, metrics);
-        }
-        finally
-        {
-            staging?.Dispose();
-        }
+        metrics.BytesIn = tree.Entries.Sum(e => e.Size);
+        metrics.BytesOut = layers.Sum(l => l.Written.Descriptor.Size);
+        metrics.UncompressedBytes = layers.Sum(l => l.Written.UncompressedSize);
+        metrics.Files = tree.Entries.Count;
+        metrics.Layers = layers.Count;
+        metrics.Components = components.Components.Count;
+        metrics.LayersReused = written.Count(w => w.FromCache);
+        metrics.LayersCompressed = layers.Count - metrics.LayersReused;
+        return new BuildResult(options.Tag ?? "latest", manifestDescriptor, manifest, config, components, plan, algorithm, packages?.Kind, metrics);
     }
 
     /// <summary>
@@ -223,48 +164,8 @@ public static class ChunkedImageBuilder
         return (result, synthesized);
     }
 
-    private static Descriptor FinalDescriptor(WrittenLayer layer, FinalLayer fl, List<string> synthesized)
-    {
-        layer.Descriptor.Annotations = new SortedDictionary<string, string>(StringComparer.Ordinal)
-        {
-            [Annotations.Components] = fl.Component,
-            [Annotations.OstreeComponents] = fl.Component,
-        };
-        if (synthesized.Count > 0) layer.Descriptor.Annotations[SynthesizedDirsAnnotation] = string.Join(",", synthesized);
-        return layer.Descriptor;
-    }
-
     private static TreeEntry Filter(TreeEntry e, bool keepSelinux) =>
         keepSelinux || e.GetXattr("security.selinux") == null
             ? e
             : e with { Xattrs = e.Xattrs.Where(x => x.Key != "security.selinux").ToList() };
-
-    private static TempDirectory PrepareArchiveStaging(string file, bool force)
-    {
-        var parent = Path.GetDirectoryName(Path.GetFullPath(file))!;
-        if (!Directory.Exists(parent)) throw new TreechunkException($"output directory {parent} does not exist");
-        if (Directory.Exists(file)) throw new TreechunkException($"output {file} is a directory, not an oci-archive file");
-        var staging = TempDirectory.Create("archive", parent);
-        try
-        {
-            if (File.Exists(file) && !force)
-            {
-                if (!OciArchive.LooksLikeArchive(file))
-                    throw new TreechunkException($"output {file} exists and is not an oci-archive (use --force to replace it)");
-                using var existing = OciArchive.Unpack(file);
-                foreach (var f in Directory.EnumerateFiles(existing.Path, "*", SearchOption.AllDirectories))
-                {
-                    var target = Path.Join(staging.Path, Path.GetRelativePath(existing.Path, f));
-                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                    File.Move(f, target);
-                }
-            }
-            return staging;
-        }
-        catch
-        {
-            staging.Dispose();
-            throw;
-        }
-    }
 }

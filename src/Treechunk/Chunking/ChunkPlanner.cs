@@ -2,7 +2,11 @@ namespace Treechunk.Chunking;
 
 public sealed record PlannedLayer(IReadOnlyList<string> Components, long Size);
 
-public sealed record ChunkPlan(IReadOnlyList<PlannedLayer> Layers);
+public sealed record ChunkPlan(IReadOnlyList<PlannedLayer> Layers)
+{
+    /// <summary>True when the plan kept a previous plan's layers (see <see cref="ChunkPlanner.Plan"/>).</summary>
+    public bool KeptPrevious { get; init; }
+}
 
 /// <summary>
 /// Packs components into at most maxLayers layers. A pure function: the same components give the
@@ -12,10 +16,18 @@ public sealed record ChunkPlan(IReadOnlyList<PlannedLayer> Layers);
 /// </summary>
 public static class ChunkPlanner
 {
-    public static ChunkPlan Plan(IReadOnlyList<Component> components, int maxLayers)
+    /// <param name="previous">
+    /// The plan of the image this one updates (read back from its layer annotations), or null.
+    /// When given and it still fits, every component that was in it stays with the components it
+    /// shared a layer with, in the same order, so those layers come out the same; components it
+    /// did not have are planned into the layers left over. When it does not fit the budget, the
+    /// plan starts afresh (<see cref="ChunkPlan.KeptPrevious"/> is false).
+    /// </param>
+    public static ChunkPlan Plan(IReadOnlyList<Component> components, int maxLayers, ChunkPlan? previous = null)
     {
         if (maxLayers < 1) throw new TreechunkException("--max-layers must be at least 1");
         if (components.Count == 0) return new ChunkPlan([]);
+        if (previous != null && KeepPrevious(components, maxLayers, previous) is { } kept) return kept;
 
         var state = components.Where(c => c.Kind == ComponentKind.State).ToList();
         var rest = components.Where(c => c.Kind != ComponentKind.State).ToList();
@@ -48,6 +60,23 @@ public static class ChunkPlanner
         if (stateAlone)
             layers.Add(new PlannedLayer(state.Select(c => c.Name).OrderBy(n => n, StringComparer.Ordinal).ToList(), state.Sum(c => c.Size)));
         return new ChunkPlan(layers);
+    }
+
+    private static ChunkPlan? KeepPrevious(IReadOnlyList<Component> components, int maxLayers, ChunkPlan previous)
+    {
+        var byName = components.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        var placed = new HashSet<string>(StringComparer.Ordinal);
+        var layers = new List<PlannedLayer>();
+        foreach (var old in previous.Layers)
+        {
+            var still = old.Components.Where(n => byName.ContainsKey(n) && placed.Add(n)).ToList();
+            if (still.Count > 0) layers.Add(new PlannedLayer(still, still.Sum(n => byName[n].Size)));
+        }
+        var added = components.Where(c => !placed.Contains(c.Name)).ToList();
+        int room = maxLayers - layers.Count;
+        if (layers.Count == 0 || room < (added.Count > 0 ? 1 : 0)) return null;
+        if (added.Count > 0) layers.AddRange(Plan(added, room).Layers);
+        return new ChunkPlan(layers) { KeptPrevious = true };
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Treechunk.IO;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -32,7 +33,8 @@ public sealed partial class AptBackend : IPackageBackend
         rootfs = Path.GetFullPath(rootfs);
         var cache = options.CacheDir == null ? null : Path.GetFullPath(options.CacheDir);
 
-        var scratch = Directory.CreateTempSubdirectory("treechunk-apt-").FullName;
+        var scratchDir = TempDirectory.Create("apt");
+        var scratch = scratchDir.Path;
         try
         {
             var args = new List<string>();
@@ -81,7 +83,7 @@ public sealed partial class AptBackend : IPackageBackend
             {
                 ["SOURCE_DATE_EPOCH"] = options.SourceDateEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
             };
-            var result = BackendProcess.Run("mmdebstrap", args, env, options.Output, "install it with: apt-get install mmdebstrap");
+            var result = ProcessRunner.Run("mmdebstrap", args, env, options.Output, "install it with: apt-get install mmdebstrap");
             if (result.ExitCode != 0) throw Failure(result, treefile.ExcludePackages);
 
             Clean(rootfs);
@@ -95,8 +97,7 @@ public sealed partial class AptBackend : IPackageBackend
         }
         finally
         {
-            try { Directory.Delete(scratch, recursive: true); }
-            catch (IOException) { /* a leftover scratch directory must not fail the compose */ }
+            scratchDir.Dispose();
         }
     }
 
@@ -210,7 +211,7 @@ public sealed partial class AptBackend : IPackageBackend
     // mmdebstrap's own summaries of a failed step; apt's explanation comes before them.
     private static readonly string[] WrapperPrefixes = ["E: setup failed", "E: mmdebstrap failed", "E: apt download failed", "E: main() ", "E: run_"];
 
-    internal static TreechunkException Failure(BackendProcess.Result result, IReadOnlyList<string> excluded)
+    internal static TreechunkException Failure(ProcessRunner.Result result, IReadOnlyList<string> excluded)
     {
         var lines = result.Lines;
         var own = lines.Where(l => l.StartsWith("E: ", StringComparison.Ordinal)
@@ -231,7 +232,7 @@ public sealed partial class AptBackend : IPackageBackend
                       ?? lines.LastOrDefault(l => l.Trim().Length > 0) ?? "no output";
             parts.Add(any);
         }
-        var message = BackendProcess.OneLine(parts);
+        var message = ProcessRunner.OneLine(parts);
         var mentioned = excluded.Where(e => Regex.IsMatch(message, $@"(^|[\s'(]){Regex.Escape(e)}($|[\s':)])")).ToList();
         if (mentioned.Count > 0) message += $" ({string.Join(", ", mentioned)} in exclude-packages)";
         bool badInput = BadInputMessage().IsMatch(message);

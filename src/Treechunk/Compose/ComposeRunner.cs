@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using Treechunk.IO;
 using Treechunk.Build;
+using Treechunk.Encapsulation;
 using Treechunk.Oci;
 using Treechunk.Ostree;
 using Treechunk.Posix;
@@ -35,9 +37,7 @@ public static class ComposeRunner
 
         var refName = tf.Ref ?? throw new TreechunkException($"treefile {tf.Path} has no 'ref'");
         OstreeRepo.ValidateRefName(refName);
-        var repo = File.Exists(Path.Join(options.RepoPath, "config"))
-            ? OstreeRepo.Open(options.RepoPath)
-            : OstreeRepo.Init(options.RepoPath, RepoMode.Archive);
+        var repo = OstreeRepo.OpenOrInit(options.RepoPath, RepoMode.Archive);
 
         using var rootfs = TempDirectory.Create("rootfs");
         progress.Phase($"Installing {tf.Packages.Count} packages ({backend.Name})");
@@ -79,10 +79,11 @@ public static class ComposeRunner
 
     /// <summary>
     /// compose build-ostree: compose tree, then container-encapsulate the new commit. The
-    /// treefile's oci: section fills what the command line left unset.
+    /// treefile's oci: section fills what the command line left unset; its container-cmd is the
+    /// image's Cmd.
     /// </summary>
     public static (ComposeResult Compose, BuildResult Image) BuildOstree(Treefile tf, IPackageBackend backend, ComposeOptions options,
-        ImageReference output, BuildOptions buildOptions, IBuildProgress? progress = null)
+        IImageDestination output, BuildOptions buildOptions, IBuildProgress? progress = null)
     {
         var compose = ComposeTree(tf, backend, options, progress);
         if (tf.ContainerCmd is { } cmd)
@@ -199,22 +200,11 @@ public static class ComposeRunner
             File.WriteAllText(script, tf.Postprocess[i]);
             try
             {
-                var psi = new ProcessStartInfo("chroot") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-                foreach (var a in new[] { rootfs, "/bin/sh", "-e", "/tmp/" + scriptName }) psi.ArgumentList.Add(a);
-                psi.Environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
-                if (options.SourceDateEpoch is { } epoch) psi.Environment["SOURCE_DATE_EPOCH"] = epoch.ToString();
-                using var p = Process.Start(psi) ?? throw new TreechunkException("cannot start chroot for postprocess", ExitCodes.EnvironmentError);
-                var stderrLines = new List<string>();
-                p.OutputDataReceived += (_, e) => { if (e.Data != null) options.Output?.Invoke(e.Data); };
-                p.ErrorDataReceived += (_, e) => { if (e.Data != null) { lock (stderrLines) stderrLines.Add(e.Data); options.Output?.Invoke(e.Data); } };
-                p.BeginOutputReadLine();
-                p.BeginErrorReadLine();
-                p.WaitForExit();
-                if (p.ExitCode != 0)
-                {
-                    var last = stderrLines.LastOrDefault(l => l.Trim().Length > 0)?.Trim() ?? "(no output on stderr)";
-                    throw new TreechunkException($"postprocess script {i + 1} failed with exit code {p.ExitCode}: {last}");
-                }
+                var env = new Dictionary<string, string?> { ["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin" };
+                if (options.SourceDateEpoch is { } epoch) env["SOURCE_DATE_EPOCH"] = epoch.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                var result = ProcessRunner.Run("chroot", [rootfs, "/bin/sh", "-e", "/tmp/" + scriptName], env, options.Output, "chroot is part of coreutils");
+                if (result.ExitCode != 0)
+                    throw new TreechunkException($"postprocess script {i + 1} failed with exit code {result.ExitCode}: {result.LastError}");
             }
             finally
             {

@@ -1,3 +1,4 @@
+using Treechunk.IO;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -42,7 +43,8 @@ public sealed partial class DnfBackend : IPackageBackend
         Directory.CreateDirectory(rootfs);
         var cache = options.CacheDir == null ? null : Path.GetFullPath(options.CacheDir);
 
-        var scratch = Directory.CreateTempSubdirectory("treechunk-dnf-").FullName;
+        var scratchDir = TempDirectory.Create("dnf");
+        var scratch = scratchDir.Path;
         try
         {
             var reposdir = Path.Join(scratch, "repos.d");
@@ -89,7 +91,7 @@ public sealed partial class DnfBackend : IPackageBackend
             args.AddRange(treefile.Packages);
 
             HashSet<string> cachedBefore = [];
-            BackendProcess.Result result;
+            ProcessRunner.Result result;
             if (cache != null)
             {
                 Directory.CreateDirectory(cache);
@@ -98,7 +100,7 @@ public sealed partial class DnfBackend : IPackageBackend
             }
             try
             {
-                result = BackendProcess.Run("dnf", args, env, options.Output, "install it with: apt-get install dnf");
+                result = ProcessRunner.Run("dnf", args, env, options.Output, "install it with: apt-get install dnf");
             }
             finally
             {
@@ -114,8 +116,7 @@ public sealed partial class DnfBackend : IPackageBackend
         }
         finally
         {
-            try { Directory.Delete(scratch, recursive: true); }
-            catch (IOException) { /* a leftover scratch directory must not fail the compose */ }
+            scratchDir.Dispose();
         }
     }
 
@@ -127,10 +128,10 @@ public sealed partial class DnfBackend : IPackageBackend
     /// </summary>
     private static string ConfigureRpm(string scratch, Dictionary<string, string?> env)
     {
-        var r = BackendProcess.Run("rpm", ["--eval", "%{_dbpath}", "--eval", "%{_db_backend}"], env, null, "install it with: apt-get install rpm");
+        var r = ProcessRunner.Run("rpm", ["--eval", "%{_dbpath}", "--eval", "%{_db_backend}"], env, null, "install it with: apt-get install rpm");
         var values = r.Lines.Select(l => l.Trim()).Where(l => l.Length > 0).ToList();
         if (r.ExitCode != 0 || values.Count != 2)
-            throw new TreechunkException($"rpm --eval failed: {BackendProcess.OneLine(r.Lines)}", ExitCodes.EnvironmentError);
+            throw new TreechunkException($"rpm --eval failed: {ProcessRunner.OneLine(r.Lines)}", ExitCodes.EnvironmentError);
         var dbPath = StandardDbPaths.Contains(values[0]) ? values[0] : DefaultDbPath;
         if (dbPath == values[0] && values[1] == "sqlite") return dbPath;
         var home = Path.Join(scratch, "home");
@@ -143,11 +144,11 @@ public sealed partial class DnfBackend : IPackageBackend
     /// <summary>The installed packages (as N-V-R.A) and every path they own (relative, no leading slash).</summary>
     private static (List<string> Packages, HashSet<string> Owned) Query(string rootfs, string dbPath, IReadOnlyDictionary<string, string?> env)
     {
-        var r = BackendProcess.Run("rpm",
+        var r = ProcessRunner.Run("rpm",
             ["--root", rootfs, "--dbpath", dbPath, "-qa", "--qf", "P %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n[F %{FILENAMES}\\n]"],
             env, null, "install it with: apt-get install rpm");
         if (r.ExitCode != 0)
-            throw new TreechunkException($"dnf left no readable rpm database in {rootfs}: {BackendProcess.OneLine(r.Lines.TakeLast(3))}", ExitCodes.EnvironmentError);
+            throw new TreechunkException($"dnf left no readable rpm database in {rootfs}: {ProcessRunner.OneLine(r.Lines.TakeLast(3))}", ExitCodes.EnvironmentError);
         var packages = new List<string>();
         var owned = new HashSet<string>(StringComparer.Ordinal);
         foreach (var line in r.Lines)
@@ -186,30 +187,10 @@ public sealed partial class DnfBackend : IPackageBackend
 
     internal static bool DisablesGpgCheck(string repoText)
     {
-        int sections = 0, disabled = 0;
-        bool? current = null;
-        void EndSection()
-        {
-            if (current == null) return;
-            sections++;
-            if (current == false) disabled++;
-        }
-        foreach (var raw in repoText.Split('\n'))
-        {
-            var line = raw.Trim();
-            if (line.StartsWith('[') && line.EndsWith(']'))
-            {
-                EndSection();
-                current = true; // unset: the main config's gpgcheck=True
-                continue;
-            }
-            if (current == null) continue;
-            var eq = line.IndexOf('=');
-            if (eq < 0 || line[..eq].Trim() != "gpgcheck") continue;
-            current = line[(eq + 1)..].Trim().ToLowerInvariant() is not ("0" or "false" or "no" or "off");
-        }
-        EndSection();
-        return sections > 0 && disabled == sections;
+        // A repo without gpgcheck inherits the main config's gpgcheck=True.
+        var repo = KeyFile.Parse(repoText, "repo file", strict: false);
+        return repo.Groups.Count > 0 && repo.Groups.All(g =>
+            repo.Get(g, "gpgcheck")?.ToLowerInvariant() is "0" or "false" or "no" or "off");
     }
 
     private static HashSet<string> RpmsIn(string dir) =>
@@ -235,7 +216,7 @@ public sealed partial class DnfBackend : IPackageBackend
         }
     }
 
-    internal static TreechunkException Failure(BackendProcess.Result result)
+    internal static TreechunkException Failure(ProcessRunner.Result result)
     {
         var lines = result.Lines;
         var parts = lines.Where(l => l.StartsWith("No match for argument: ", StringComparison.Ordinal)).ToList();
@@ -254,7 +235,7 @@ public sealed partial class DnfBackend : IPackageBackend
                 parts.Add(lines.LastOrDefault(l => l.Trim().Length > 0) ?? "no output");
             }
         }
-        var message = BackendProcess.OneLine(parts);
+        var message = ProcessRunner.OneLine(parts);
         bool badInput = BadInputMessage().IsMatch(message);
         return new TreechunkException($"dnf failed (exit {result.ExitCode}): {message}",
             badInput ? ExitCodes.BadInput : ExitCodes.EnvironmentError);

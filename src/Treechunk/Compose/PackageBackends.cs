@@ -1,6 +1,3 @@
-using System.ComponentModel;
-using System.Diagnostics;
-
 namespace Treechunk.Compose;
 
 public static class PackageBackends
@@ -19,73 +16,6 @@ public static class PackageBackends
             var k => throw new TreechunkException($"treefile {tf.Path}: no package backend for {k} repos"),
         };
     }
-}
-
-/// <summary>Runs a package manager, streaming its output while keeping it for error messages.</summary>
-internal static class BackendProcess
-{
-    public sealed record Result(int ExitCode, IReadOnlyList<string> Lines);
-
-    public static Result Run(string tool, IEnumerable<string> args, IReadOnlyDictionary<string, string?> env,
-        Action<string>? output, string installHint)
-    {
-        var psi = new ProcessStartInfo(tool)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            // A package manager that asks a question must get end-of-file, never wait for a user.
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        // Messages are matched by their English text, and the locale must not leak into what
-        // maintainer scripts write into the tree.
-        psi.Environment["LC_ALL"] = "C.UTF-8";
-        psi.Environment.Remove("LANGUAGE");
-        foreach (var (k, v) in env)
-        {
-            if (v == null) psi.Environment.Remove(k);
-            else psi.Environment[k] = v;
-        }
-
-        var lines = new List<string>();
-        void OnLine(string? line)
-        {
-            if (line == null) return;
-            // Both streams arrive on pool threads; one lock keeps their lines whole and in one order.
-            lock (lines)
-            {
-                lines.Add(line);
-                output?.Invoke(line);
-            }
-        }
-
-        Process p;
-        try
-        {
-            p = Process.Start(psi) ?? throw new TreechunkException($"cannot start {tool}", ExitCodes.EnvironmentError);
-        }
-        catch (Win32Exception e)
-        {
-            throw new TreechunkException($"cannot run {tool}: {e.Message} ({installHint})", ExitCodes.EnvironmentError);
-        }
-        using (p)
-        {
-            p.OutputDataReceived += (_, e) => OnLine(e.Data);
-            p.ErrorDataReceived += (_, e) => OnLine(e.Data);
-            p.BeginOutputReadLine();
-            p.BeginErrorReadLine();
-            p.StandardInput.Close();
-            // The parameterless wait also waits for both streams to be read to the end.
-            p.WaitForExit();
-            lock (lines) return new Result(p.ExitCode, lines.ToList());
-        }
-    }
-
-    /// <summary>Joins message parts into the one line a TreechunkException carries.</summary>
-    public static string OneLine(IEnumerable<string> parts) =>
-        string.Join("; ", parts.Select(p => string.Join(' ', p.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)))
-            .Where(p => p.Length > 0).Distinct());
 }
 
 /// <summary>

@@ -1,54 +1,79 @@
 namespace Treechunk.Oci;
 
-/// <summary>An image opened for reading: its layout, manifest and config, verified on the way in.</summary>
-public sealed class OpenedImage : IDisposable
+/// <summary>
+/// Somewhere images are read from: an OCI layout, an oci-archive, a registry. A source resolves
+/// what a reference names and hands out raw bytes; checking them is the caller's (see
+/// <see cref="VerifyingStream"/>, <see cref="Image"/>), so every transport is checked the same way.
+/// </summary>
+public interface IImageSource : IDisposable
 {
-    private readonly TempDirectory? _unpacked;
-    public ImageReference Reference { get; }
-    public OciLayout Layout { get; }
-    public Descriptor ManifestDescriptor { get; }
-    public ImageManifest Manifest { get; }
-    public ImageConfig Config { get; }
+    /// <summary>Names the source in messages, e.g. "oci:/srv/image".</summary>
+    string Name { get; }
 
-    private OpenedImage(ImageReference reference, OciLayout layout, Descriptor md, ImageManifest m, ImageConfig c, TempDirectory? unpacked)
+    /// <summary>
+    /// The top-level descriptor a reference names: the one with <paramref name="digest"/>, or
+    /// tagged <paramref name="tag"/>, or with neither the one tagged "latest" or the only one.
+    /// It may be an index.
+    /// </summary>
+    Descriptor Resolve(string? tag, string? digest);
+
+    /// <summary>A manifest or index, whole and verified against its descriptor.</summary>
+    byte[] ReadManifest(Descriptor descriptor);
+
+    /// <summary>A blob's bytes as stored, not verified. A missing blob is a <see cref="TreechunkException"/> (exit 1).</summary>
+    Stream OpenBlob(Descriptor descriptor);
+
+    /// <summary><paramref name="length"/> bytes of a blob from <paramref name="offset"/>, not verified (partial reads check what they read by other digests).</summary>
+    Stream OpenBlobRange(Descriptor descriptor, long offset, long length);
+}
+
+public static class ImageSources
+{
+    /// <summary>The most a manifest or config may be; registries refuse manifests over 4 MiB, configs of a few MB exist.</summary>
+    public const long MaxMetadataSize = 64L << 20;
+
+    /// <summary>Reads a small blob (a config) whole, verified.</summary>
+    public static byte[] ReadBlob(this IImageSource source, Descriptor descriptor, string what) =>
+        VerifyingStream.ReadAll(source.OpenBlob(descriptor), descriptor, what, MaxMetadataSize);
+
+    /// <summary>
+    /// The tagged descriptor a tag names in a list of index entries, or the default one (tagged
+    /// latest, or the only one); shared by the layout and archive transports.
+    /// </summary>
+    public static Descriptor PickTagged(IReadOnlyList<Descriptor> manifests, string? tag, string name)
     {
-        Reference = reference;
-        Layout = layout;
-        ManifestDescriptor = md;
-        Manifest = m;
-        Config = c;
-        _unpacked = unpacked;
+        if (tag != null)
+            return manifests.FirstOrDefault(m => m.Annotations?.GetValueOrDefault(Annotations.RefName) == tag)
+                   ?? throw new TreechunkException($"{name}: no image tagged '{tag}' (tags: {TagList(manifests)})");
+        if (manifests.Count == 1) return manifests[0];
+        return manifests.FirstOrDefault(m => m.Annotations?.GetValueOrDefault(Annotations.RefName) == "latest")
+               ?? throw new TreechunkException(manifests.Count == 0
+                   ? $"{name}: the layout holds no image"
+                   : $"{name}: holds {manifests.Count} images; name one with :TAG (tags: {TagList(manifests)})");
     }
 
-    public static OpenedImage Open(string reference) => Open(ImageReference.Parse(reference));
-
-    public static OpenedImage Open(ImageReference reference)
+    public static string TagList(IReadOnlyList<Descriptor> manifests)
     {
-        TempDirectory? unpacked = null;
+        var tags = manifests.Select(m => m.Annotations?.GetValueOrDefault(Annotations.RefName)).Where(t => t != null).ToList();
+        return tags.Count == 0 ? "none" : string.Join(", ", tags);
+    }
+
+    /// <summary>A descriptor for a manifest known only by its bytes (a digest reference to a blob no index lists).</summary>
+    public static Descriptor DescribeManifest(byte[] raw, string digest, string name)
+    {
+        string? mediaType = null;
         try
         {
-            string dir = reference.Path;
-            if (reference.Transport == Transport.OciArchive)
-            {
-                unpacked = OciArchive.Unpack(reference.Path);
-                dir = unpacked.Path;
-            }
-            else if (File.Exists(reference.Path))
-                throw new TreechunkException($"{reference.Path} is a file, not an OCI layout directory (use oci-archive:{reference.Path})");
-            var layout = OciLayout.Open(dir);
-            var md = layout.ResolveManifest(reference.Tag);
-            var manifest = layout.ReadManifest(md);
-            var config = layout.ReadConfig(manifest);
-            if (config.RootFs.DiffIds.Count != manifest.Layers.Count)
-                throw new TreechunkException($"image {md.Digest}: config lists {config.RootFs.DiffIds.Count} diff_ids for {manifest.Layers.Count} layers", ExitCodes.VerificationFailed);
-            return new OpenedImage(reference, layout, md, manifest, config, unpacked);
+            using var doc = System.Text.Json.JsonDocument.Parse(raw);
+            if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object &&
+                doc.RootElement.TryGetProperty("mediaType", out var mt) && mt.ValueKind == System.Text.Json.JsonValueKind.String)
+                mediaType = mt.GetString();
+            else if (doc.RootElement.TryGetProperty("manifests", out _)) mediaType = MediaTypes.ImageIndex;
+            else if (doc.RootElement.TryGetProperty("config", out _)) mediaType = MediaTypes.ImageManifest;
         }
-        catch
-        {
-            unpacked?.Dispose();
-            throw;
-        }
+        catch (System.Text.Json.JsonException) { }
+        if (!MediaTypes.IsIndex(mediaType) && !MediaTypes.IsManifest(mediaType))
+            throw new TreechunkException($"{name}: {digest} is not a manifest or an index");
+        return new Descriptor { MediaType = mediaType!, Digest = digest, Size = raw.Length };
     }
-
-    public void Dispose() => _unpacked?.Dispose();
 }

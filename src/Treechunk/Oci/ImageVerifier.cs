@@ -14,53 +14,43 @@ public sealed record BlobCheck(string Kind, int? LayerIndex, string Digest, long
 /// </summary>
 public static class ImageVerifier
 {
-    public static List<BlobCheck> Verify(OpenedImage image, Action<BlobCheck>? onChecked = null)
+    public static List<BlobCheck> Verify(Image image, Action<BlobCheck>? onChecked = null)
     {
-        var checks = new List<BlobCheck>();
-        // Manifest and config were verified when the image was opened, or opening failed.
-        checks.Add(new BlobCheck("manifest", null, image.ManifestDescriptor.Digest, image.ManifestDescriptor.Size, null, null));
-        checks.Add(new BlobCheck("config", null, image.Manifest.Config.Digest, image.Manifest.Config.Size, null, null));
-        foreach (var c in checks) onChecked?.Invoke(c);
-        for (int i = 0; i < image.Manifest.Layers.Count; i++)
+        var checks = new List<BlobCheck>
         {
-            var check = VerifyLayer(image.Layout, image.Manifest.Layers[i], image.Config.RootFs.DiffIds[i], i);
+            // Manifest and config were verified when the image was opened, or opening failed.
+            new("manifest", null, image.Descriptor.Digest, image.Descriptor.Size, null, null),
+            new("config", null, image.Manifest.Config.Digest, image.Manifest.Config.Size, null, null),
+        };
+        foreach (var c in checks) onChecked?.Invoke(c);
+        foreach (var layer in image.Layers)
+        {
+            var check = VerifyLayer(layer);
             checks.Add(check);
             onChecked?.Invoke(check);
         }
         return checks;
     }
 
-    public static BlobCheck VerifyLayer(OciLayout layout, Descriptor d, string expectedDiffId, int index)
+    public static BlobCheck VerifyLayer(Layer layer)
     {
-        BlobCheck Bad(string problem) => new("layer", index, d.Digest, d.Size, expectedDiffId, problem);
-        var path = layout.BlobPath(d.Digest);
-        if (!File.Exists(path)) return Bad("blob is missing");
-        long actualSize = new FileInfo(path).Length;
-        if (actualSize != d.Size) return Bad($"size is {actualSize}, manifest says {d.Size}");
+        var d = layer.Descriptor;
+        BlobCheck Bad(string problem) => new("layer", layer.Index, d.Digest, d.Size, layer.DiffId, problem);
         var buffer = ArrayPool<byte>.Shared.Rent(1 << 17);
         try
         {
-            var compressed = new HashingReadStream(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan));
-            string diffId, digest;
-            using (var uncompressed = new HashingReadStream(LayerCompression.Decompress(compressed, d.MediaType)))
+            string diffId;
+            using (var uncompressed = new HashingReadStream(layer.OpenUncompressed()))
             {
-                try
-                {
-                    while (uncompressed.Read(buffer, 0, buffer.Length) > 0) { }
-                    // Drain what the decompressor did not need, so the compressed digest covers the whole blob.
-                    while (compressed.Read(buffer, 0, buffer.Length) > 0) { }
-                }
-                catch (Exception e) when (e is InvalidDataException or IOException or ZstdSharp.ZstdException)
-                {
-                    while (compressed.Read(buffer, 0, buffer.Length) > 0) { }
-                    return Bad(compressed.Digest() != d.Digest ? "digest mismatch (content is corrupt)" : $"cannot decompress: {e.Message}");
-                }
+                while (uncompressed.Read(buffer, 0, buffer.Length) > 0) { }
                 diffId = uncompressed.Digest();
-                digest = compressed.Digest();
             }
-            if (digest != d.Digest) return Bad($"digest mismatch: content hashes to {digest}");
-            if (diffId != expectedDiffId) return Bad($"diff_id mismatch: uncompressed content hashes to {diffId}, config says {expectedDiffId}");
-            return new BlobCheck("layer", index, d.Digest, d.Size, diffId, null);
+            if (diffId != layer.DiffId) return Bad($"diff_id mismatch: uncompressed content hashes to {diffId}, config says {layer.DiffId}");
+            return new BlobCheck("layer", layer.Index, d.Digest, d.Size, diffId, null);
+        }
+        catch (TreechunkException e) when (e.ExitCode != ExitCodes.EnvironmentError)
+        {
+            return Bad(e.Message);
         }
         finally
         {

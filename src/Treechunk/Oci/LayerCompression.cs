@@ -39,15 +39,15 @@ public static class LayerCompression
         _ => new NonClosingStream(inner),
     };
 
-    /// <summary>A decompressing read stream for a layer of the given media type (takes ownership of <paramref name="inner"/>).</summary>
-    public static Stream Decompress(Stream inner, string mediaType)
+    /// <summary>A decompressing read stream for a layer of the given media type.</summary>
+    public static Stream Decompress(Stream inner, string mediaType, bool leaveOpen = false)
     {
-        if (mediaType.EndsWith("+gzip", StringComparison.Ordinal) || mediaType.EndsWith(".tar.gzip", StringComparison.Ordinal) || mediaType.EndsWith("tar.gzip", StringComparison.Ordinal))
-            return new GZipStream(inner, CompressionMode.Decompress);
+        if (mediaType.EndsWith("+gzip", StringComparison.Ordinal) || mediaType.EndsWith(".tar.gzip", StringComparison.Ordinal))
+            return new GZipStream(inner, CompressionMode.Decompress, leaveOpen);
         if (mediaType.EndsWith("+zstd", StringComparison.Ordinal) || mediaType.EndsWith(".tar.zstd", StringComparison.Ordinal))
-            return new ZstdSharp.DecompressionStream(inner);
+            return new ZstdSharp.DecompressionStream(inner, leaveOpen: leaveOpen);
         if (mediaType.EndsWith(".tar", StringComparison.Ordinal) || mediaType == "application/vnd.docker.image.rootfs.diff.tar")
-            return inner;
+            return leaveOpen ? new NonClosingReadStream(inner) : inner;
         throw new TreechunkException($"unsupported layer media type '{mediaType}'");
     }
 }
@@ -66,4 +66,20 @@ internal sealed class NonClosingStream(Stream inner) : Stream
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
+}
+
+/// <summary>Passes reads through but leaves the inner stream open on dispose.</summary>
+internal sealed class NonClosingReadStream(Stream inner) : Stream
+{
+    public override int Read(Span<byte> buffer) => inner.Read(buffer);
+    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -14,9 +14,13 @@ public static class MediaTypes
     public const string DockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
     public const string DockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json";
     public const string DockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    public const string DockerConfig = "application/vnd.docker.container.image.v1+json";
+    /// <summary>OCI 1.1's empty descriptor ("{}"), the config of artifacts that have none.</summary>
+    public const string Empty = "application/vnd.oci.empty.v1+json";
 
     public static bool IsIndex(string? mt) => mt is ImageIndex or DockerManifestList;
     public static bool IsManifest(string? mt) => mt is ImageManifest or DockerManifest;
+    public static bool IsImageConfig(string? mt) => mt is ImageConfig or DockerConfig;
 }
 
 public static class Annotations
@@ -38,6 +42,15 @@ public sealed class Descriptor
     public SortedDictionary<string, string>? Annotations { get; set; }
     [JsonPropertyName("platform"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public Platform? Platform { get; set; }
+    [JsonPropertyName("artifactType"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ArtifactType { get; set; }
+    [JsonPropertyName("urls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<string>? Urls { get; set; }
+    /// <summary>The blob's content inline, base64 (OCI 1.1); optional, never trusted over the digest.</summary>
+    [JsonPropertyName("data"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Data { get; set; }
+    /// <summary>Members this model does not know, kept so that reading and writing back loses nothing.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 }
 
 public sealed class Platform
@@ -46,6 +59,12 @@ public sealed class Platform
     [JsonPropertyName("os")] public string Os { get; set; } = "linux";
     [JsonPropertyName("variant"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Variant { get; set; }
+    [JsonPropertyName("os.version"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? OsVersion { get; set; }
+    [JsonPropertyName("os.features"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<string>? OsFeatures { get; set; }
+    /// <summary>Members this model does not know, kept so that reading and writing back loses nothing.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 }
 
 public sealed class ImageIndex
@@ -56,6 +75,12 @@ public sealed class ImageIndex
     [JsonPropertyName("manifests")] public List<Descriptor> Manifests { get; set; } = [];
     [JsonPropertyName("annotations"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public SortedDictionary<string, string>? Annotations { get; set; }
+    [JsonPropertyName("artifactType"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ArtifactType { get; set; }
+    [JsonPropertyName("subject"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Descriptor? Subject { get; set; }
+    /// <summary>Members this model does not know, kept so that reading and writing back loses nothing.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 }
 
 public sealed class ImageManifest
@@ -67,6 +92,14 @@ public sealed class ImageManifest
     [JsonPropertyName("layers")] public List<Descriptor> Layers { get; set; } = [];
     [JsonPropertyName("annotations"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public SortedDictionary<string, string>? Annotations { get; set; }
+    /// <summary>OCI 1.1: what kind of artifact this manifest is when it is not a runnable image.</summary>
+    [JsonPropertyName("artifactType"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ArtifactType { get; set; }
+    /// <summary>OCI 1.1: the manifest this one refers to (a signature, an SBOM); the referrers API lists it under that digest.</summary>
+    [JsonPropertyName("subject"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Descriptor? Subject { get; set; }
+    /// <summary>Members this model does not know, kept so that reading and writing back loses nothing.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 }
 
 public sealed class ImageConfig
@@ -82,9 +115,11 @@ public sealed class ImageConfig
     [JsonPropertyName("rootfs")] public RootFs RootFs { get; set; } = new();
     [JsonPropertyName("history"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public List<HistoryEntry>? History { get; set; }
+    /// <summary>Members this model does not know, kept so that reading and writing back loses nothing.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 }
 
-/// <summary>The runtime part of an image config. Unknown members are kept so that rechunking an image keeps them.</summary>
+/// <summary>The runtime part of an image config (Healthcheck, OnBuild, Shell and whatever else live in <see cref="Extra"/>).</summary>
 public sealed class ContainerConfig
 {
     [JsonPropertyName("User"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? User { get; set; }
@@ -96,12 +131,16 @@ public sealed class ContainerConfig
     [JsonPropertyName("WorkingDir"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? WorkingDir { get; set; }
     [JsonPropertyName("Labels"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public SortedDictionary<string, string>? Labels { get; set; }
     [JsonPropertyName("StopSignal"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? StopSignal { get; set; }
+    /// <summary>Members this model does not know, kept so that reading and writing back loses nothing.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 }
 
 public sealed class RootFs
 {
     [JsonPropertyName("type")] public string Type { get; set; } = "layers";
     [JsonPropertyName("diff_ids")] public List<string> DiffIds { get; set; } = [];
+    /// <summary>Members this model does not know, kept so that reading and writing back loses nothing.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 }
 
 public sealed class HistoryEntry
@@ -110,6 +149,8 @@ public sealed class HistoryEntry
     [JsonPropertyName("created_by"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? CreatedBy { get; set; }
     [JsonPropertyName("comment"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Comment { get; set; }
     [JsonPropertyName("empty_layer"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool EmptyLayer { get; set; }
+    /// <summary>Members this model does not know, kept so that reading and writing back loses nothing.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
 }
 
 /// <summary>Canonical JSON for everything we write: compact, members in declaration order, maps sorted, so digests are stable.</summary>

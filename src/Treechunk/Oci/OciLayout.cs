@@ -1,141 +1,260 @@
+using Treechunk.IO;
+
 namespace Treechunk.Oci;
 
 /// <summary>
-/// An OCI image layout directory: <c>oci-layout</c>, <c>index.json</c>, <c>blobs/sha256/</c>.
-/// Reading checks every blob it hands out against its descriptor.
+/// The OCI image layout on disk: <c>oci-layout</c>, <c>index.json</c>, <c>blobs/sha256/HEX</c>;
+/// tags are the index entries' <c>org.opencontainers.image.ref.name</c> annotations.
 /// </summary>
-public sealed class OciLayout
+public static class OciLayout
+{
+    public const string LayoutFile = "oci-layout";
+    public const string IndexFile = "index.json";
+    public const string LayoutVersion = "1.0.0";
+    public static readonly byte[] LayoutFileContent = "{\"imageLayoutVersion\":\"1.0.0\"}"u8.ToArray();
+
+    public static bool LooksLikeLayout(string dir) => File.Exists(Path.Join(dir, LayoutFile));
+
+    public static string BlobPath(string root, string digest) => Path.Join(root, "blobs", "sha256", Digest.Hex(digest));
+
+    /// <summary>The archive/layout member name of a blob.</summary>
+    public static string BlobMember(string digest) => "blobs/sha256/" + Digest.Hex(digest);
+
+    internal static void CheckLayoutFile(byte[] content, string where)
+    {
+        var info = OciJson.Deserialize<System.Text.Json.Nodes.JsonObject>(content, where);
+        if (info["imageLayoutVersion"] is not System.Text.Json.Nodes.JsonValue v || !v.TryGetValue<string>(out var version) || version != LayoutVersion)
+            throw new TreechunkException($"{where}: unsupported imageLayoutVersion (expected {LayoutVersion})");
+    }
+
+    /// <summary>Resolves a reference against an index.json: by digest (listed, or any manifest blob the layout holds), by tag, or the default.</summary>
+    internal static Descriptor Resolve(ImageIndex index, string? tag, string? digest, string name, Func<Descriptor, byte[]?> readIfPresent)
+    {
+        if (digest == null) return ImageSources.PickTagged(index.Manifests, tag, name);
+        Digest.Hex(digest);
+        if (index.Manifests.FirstOrDefault(m => m.Digest == digest) is { } listed) return listed;
+        var probe = new Descriptor { Digest = digest, Size = ImageSources.MaxMetadataSize };
+        var raw = readIfPresent(probe) ?? throw new TreechunkException($"{name}: no manifest with digest {digest}");
+        if (Digest.Sha256(raw) != digest) throw new TreechunkException($"{name}: blob {digest} is corrupt (its content has another digest)", ExitCodes.VerificationFailed);
+        return ImageSources.DescribeManifest(raw, digest, name);
+    }
+
+    /// <summary>One tag change of an index: what <see cref="IImageDestination.Tag"/> records until the commit.</summary>
+    internal sealed record TagChange(Descriptor Descriptor, string? Tag);
+
+    /// <summary>
+    /// Applies tag changes: a tag moves to its new descriptor (the entry that had it goes); an
+    /// untagged entry replaces an untagged entry of the same digest. The entry keeps the
+    /// descriptor's own annotations, platform and artifact type, with ref.name set to the tag.
+    /// </summary>
+    internal static void ApplyTags(ImageIndex index, IEnumerable<TagChange> changes)
+    {
+        foreach (var (d, tag) in changes)
+        {
+            var entry = new Descriptor
+            {
+                MediaType = d.MediaType, Digest = d.Digest, Size = d.Size, Platform = d.Platform, ArtifactType = d.ArtifactType,
+                Annotations = d.Annotations is { } a ? new SortedDictionary<string, string>(a, StringComparer.Ordinal) : null,
+            };
+            entry.Annotations?.Remove(Annotations.RefName);
+            if (tag != null)
+            {
+                entry.Annotations ??= new SortedDictionary<string, string>(StringComparer.Ordinal);
+                entry.Annotations[Annotations.RefName] = tag;
+                index.Manifests.RemoveAll(m => m.Annotations?.GetValueOrDefault(Annotations.RefName) == tag);
+            }
+            else
+            {
+                if (entry.Annotations is { Count: 0 }) entry.Annotations = null;
+                index.Manifests.RemoveAll(m => m.Digest == d.Digest && m.Annotations?.ContainsKey(Annotations.RefName) != true);
+            }
+            index.Manifests.Add(entry);
+        }
+    }
+}
+
+/// <summary>An OCI layout directory read as an image source.</summary>
+public sealed class OciLayoutSource : IImageSource
 {
     public string Root { get; }
     public ImageIndex Index { get; }
+    public string Name => "oci:" + Root;
 
-    private OciLayout(string root, ImageIndex index)
+    private OciLayoutSource(string root, ImageIndex index)
     {
         Root = root;
         Index = index;
     }
 
-    public static bool LooksLikeLayout(string dir) => File.Exists(Path.Join(dir, "oci-layout"));
-
-    public static OciLayout Open(string dir)
+    public static OciLayoutSource Open(string dir)
     {
+        if (File.Exists(dir)) throw new TreechunkException($"{dir} is a file, not an OCI layout directory (use oci-archive:{dir})");
         if (!Directory.Exists(dir)) throw new TreechunkException($"{dir}: no such OCI layout directory");
-        var marker = Path.Join(dir, "oci-layout");
+        var marker = Path.Join(dir, OciLayout.LayoutFile);
         if (!File.Exists(marker)) throw new TreechunkException($"{dir} is not an OCI image layout (no oci-layout file)");
-        var layoutInfo = OciJson.Deserialize<System.Text.Json.Nodes.JsonObject>(File.ReadAllBytes(marker), $"{marker}");
-        if (layoutInfo["imageLayoutVersion"]?.GetValue<string>() != "1.0.0")
-            throw new TreechunkException($"{marker}: unsupported imageLayoutVersion (expected 1.0.0)");
-        var indexPath = Path.Join(dir, "index.json");
+        OciLayout.CheckLayoutFile(File.ReadAllBytes(marker), marker);
+        var indexPath = Path.Join(dir, OciLayout.IndexFile);
         if (!File.Exists(indexPath)) throw new TreechunkException($"{dir} is not a complete OCI image layout (no index.json)");
-        var index = OciJson.Deserialize<ImageIndex>(File.ReadAllBytes(indexPath), indexPath);
-        return new OciLayout(dir, index);
+        return new OciLayoutSource(dir, OciJson.Deserialize<ImageIndex>(File.ReadAllBytes(indexPath), indexPath));
     }
 
-    public string BlobPath(string digest) => Path.Join(Root, "blobs", "sha256", Digest.Hex(digest));
+    public Descriptor Resolve(string? tag, string? digest) =>
+        OciLayout.Resolve(Index, tag, digest, Root, d => File.Exists(OciLayout.BlobPath(Root, d.Digest)) && new FileInfo(OciLayout.BlobPath(Root, d.Digest)).Length <= ImageSources.MaxMetadataSize
+            ? File.ReadAllBytes(OciLayout.BlobPath(Root, d.Digest)) : null);
 
-    public bool HasBlob(string digest) => File.Exists(BlobPath(digest));
+    public byte[] ReadManifest(Descriptor d) =>
+        VerifyingStream.ReadAll(OpenBlob(d), d, MediaTypes.IsIndex(d.MediaType) ? "index" : "manifest", ImageSources.MaxMetadataSize);
 
-    /// <summary>Opens a blob for streaming; the caller verifies (see <see cref="OpenVerified"/>).</summary>
     public Stream OpenBlob(Descriptor d)
     {
-        var path = BlobPath(d.Digest);
-        if (!File.Exists(path)) throw new TreechunkException($"blob {d.Digest} is missing from {Root}", ExitCodes.VerificationFailed);
-        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        var path = OciLayout.BlobPath(Root, d.Digest);
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new TreechunkException($"blob {d.Digest} is missing from {Root}", ExitCodes.VerificationFailed);
+        }
     }
 
-    /// <summary>Reads a small JSON blob whole (manifests and configs only) and checks digest and size.</summary>
-    public byte[] ReadSmallBlob(Descriptor d, string what)
+    public Stream OpenBlobRange(Descriptor d, long offset, long length)
     {
-        if (d.Size > 64 << 20) throw new TreechunkException($"{what} {d.Digest} is implausibly large ({d.Size} bytes)");
-        var path = BlobPath(d.Digest);
-        if (!File.Exists(path)) throw new TreechunkException($"{what} blob {d.Digest} is missing from {Root}", ExitCodes.VerificationFailed);
-        var bytes = File.ReadAllBytes(path);
-        if (bytes.Length != d.Size || Digest.Sha256(bytes) != d.Digest)
-            throw new TreechunkException($"{what} blob {d.Digest} is corrupt (digest or size mismatch)", ExitCodes.VerificationFailed);
-        return bytes;
+        var stream = OpenBlob(d);
+        stream.Seek(offset, SeekOrigin.Begin);
+        return new BoundedStream(stream, length);
     }
+
+    public void Dispose() { }
+}
+
+/// <summary>
+/// Writes into an OCI layout directory. Blobs arrive under temp names and are renamed to their
+/// digests; index.json is replaced last by rename, so an interrupted write never leaves a layout
+/// that names blobs it does not have. Other images in the layout are kept.
+/// </summary>
+public sealed class OciLayoutDestination : IImageDestination
+{
+    private readonly List<OciLayout.TagChange> _tags = [];
+    public string Root { get; }
+    public string BlobsDir => Path.Join(Root, "blobs", "sha256");
+    public string Name => "oci:" + Root;
+
+    private OciLayoutDestination(string root) => Root = root;
 
     /// <summary>
-    /// Picks the image a reference means: the descriptor tagged <paramref name="tag"/>, or with no
-    /// tag the one tagged "latest", or the only image. Nested indexes pick the host platform.
+    /// Opens an existing layout, or creates one in an absent or empty directory. Anything else at
+    /// the path is refused unless <paramref name="force"/>, which replaces it.
     /// </summary>
-    public Descriptor ResolveManifest(string? tag, string? architecture = null)
+    public static OciLayoutDestination OpenOrCreate(string dir, bool force)
     {
-        var manifests = Index.Manifests;
-        Descriptor? chosen;
-        if (tag != null)
+        if (File.Exists(dir))
         {
-            chosen = manifests.FirstOrDefault(m => m.Annotations?.GetValueOrDefault(Annotations.RefName) == tag)
-                     ?? throw new TreechunkException($"{Root}: no image tagged '{tag}' (tags: {TagList()})");
+            if (!force) throw new TreechunkException($"output {dir} exists and is a file, not an OCI layout (use --force to replace it)");
+            File.Delete(dir);
         }
-        else if (manifests.Count == 1) chosen = manifests[0];
-        else
+        else if (Directory.Exists(dir) && !OciLayout.LooksLikeLayout(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
         {
-            chosen = manifests.FirstOrDefault(m => m.Annotations?.GetValueOrDefault(Annotations.RefName) == "latest")
-                     ?? throw new TreechunkException(manifests.Count == 0
-                         ? $"{Root}: the layout holds no image"
-                         : $"{Root}: holds {manifests.Count} images; name one with :TAG (tags: {TagList()})");
+            if (!force) throw new TreechunkException($"output {dir} exists and is not an OCI layout (use --force to replace it)");
+            Directory.Delete(dir, recursive: true);
         }
-        int depth = 0;
-        while (MediaTypes.IsIndex(chosen.MediaType))
+        else if (OciLayout.LooksLikeLayout(dir) && File.Exists(Path.Join(dir, OciLayout.IndexFile)))
         {
-            if (++depth > 4) throw new TreechunkException($"{Root}: index nesting too deep");
-            var nested = OciJson.Deserialize<ImageIndex>(ReadSmallBlob(chosen, "index"), $"index {chosen.Digest}");
-            var arch = architecture ?? Platforms.HostArchitecture;
-            chosen = nested.Manifests.FirstOrDefault(m => m.Platform?.Architecture == arch && MediaTypes.IsManifest(m.MediaType))
-                     ?? nested.Manifests.FirstOrDefault(m => MediaTypes.IsManifest(m.MediaType))
-                     ?? throw new TreechunkException($"index {chosen.Digest} has no image manifest");
+            OciLayoutSource.Open(dir); // refuse to add to a layout we cannot read
         }
-        if (!MediaTypes.IsManifest(chosen.MediaType))
-            throw new TreechunkException($"{Root}: descriptor {chosen.Digest} has unsupported media type '{chosen.MediaType}'");
-        return chosen;
+        Directory.CreateDirectory(Path.Join(dir, "blobs", "sha256"));
+        var marker = Path.Join(dir, OciLayout.LayoutFile);
+        if (!File.Exists(marker)) AtomicFile.Write(marker, OciLayout.LayoutFileContent);
+        return new OciLayoutDestination(dir);
     }
 
-    public string TagList()
+    public string BlobPath(string digest) => OciLayout.BlobPath(Root, digest);
+
+    public bool HasBlob(Descriptor d) => new FileInfo(BlobPath(d.Digest)) is { Exists: true } f && f.Length == d.Size;
+
+    public void PutBlob(Descriptor d, Stream content)
     {
-        var tags = Index.Manifests.Select(m => m.Annotations?.GetValueOrDefault(Annotations.RefName)).Where(t => t != null).ToList();
-        return tags.Count == 0 ? "none" : string.Join(", ", tags);
+        using var verifying = new VerifyingStream(content, d, "blob");
+        using var file = AtomicFile.CreateIn(BlobsDir, "blob");
+        verifying.CopyTo(file.Stream, 1 << 17);
+        file.CommitContentAddressed(BlobPath(d.Digest));
     }
 
-    public ImageManifest ReadManifest(Descriptor d) =>
-        Validate(OciJson.Deserialize<ImageManifest>(ReadSmallBlob(d, "manifest"), $"manifest {d.Digest}"), d);
-
-    public ImageConfig ReadConfig(ImageManifest m) =>
-        OciJson.Deserialize<ImageConfig>(ReadSmallBlob(m.Config, "config"), $"config {m.Config.Digest}");
-
-    private static ImageManifest Validate(ImageManifest m, Descriptor d)
+    public void PutBlobFile(Descriptor d, string path)
     {
-        if (m.SchemaVersion != 2) throw new TreechunkException($"manifest {d.Digest}: unsupported schemaVersion {m.SchemaVersion}");
-        if (string.IsNullOrEmpty(m.Config.Digest)) throw new TreechunkException($"manifest {d.Digest} has no config");
-        foreach (var l in m.Layers) Digest.Hex(l.Digest);
-        return m;
+        if (!HasBlob(d)) AtomicFile.PlaceCopy(path, BlobPath(d.Digest));
+    }
+
+    public IBlobWriter CreateBlob() => new BlobWriter(this, AtomicFile.CreateIn(BlobsDir, "layer"));
+
+    public void PutManifest(Descriptor d, ReadOnlySpan<byte> raw)
+    {
+        if (Digest.Sha256(raw) != d.Digest || raw.Length != d.Size)
+            throw new InvalidOperationException($"manifest bytes do not match descriptor {d.Digest}");
+        if (HasBlob(d)) return;
+        using var file = AtomicFile.CreateIn(BlobsDir, "manifest");
+        file.Stream.Write(raw);
+        file.CommitContentAddressed(BlobPath(d.Digest));
+    }
+
+    /// <summary>Writes a small blob whose digest is computed here (a config, a manifest).</summary>
+    public Descriptor WriteBlob(byte[] data, string mediaType)
+    {
+        var d = new Descriptor { MediaType = mediaType, Digest = Digest.Sha256(data), Size = data.Length };
+        PutManifest(d, data);
+        return d;
+    }
+
+    public void Tag(Descriptor d, string? tag) => _tags.Add(new OciLayout.TagChange(d, tag));
+
+    public void Commit()
+    {
+        if (_tags.Count == 0) return;
+        var indexPath = Path.Join(Root, OciLayout.IndexFile);
+        var index = File.Exists(indexPath) ? OciJson.Deserialize<ImageIndex>(File.ReadAllBytes(indexPath), indexPath) : new ImageIndex();
+        OciLayout.ApplyTags(index, _tags);
+        AtomicFile.Write(indexPath, OciJson.Serialize(index));
+        _tags.Clear();
+    }
+
+    public void Dispose() { }
+
+    private sealed class BlobWriter(OciLayoutDestination layout, AtomicFile file) : IBlobWriter
+    {
+        public Stream Stream => file.Stream;
+        public void Commit(string digest) => file.CommitContentAddressed(layout.BlobPath(digest));
+        public void Dispose() => file.Dispose();
     }
 }
 
-public static class Platforms
+/// <summary>A window of <c>length</c> bytes over a stream (which it owns).</summary>
+internal sealed class BoundedStream(Stream inner, long length) : Stream
 {
-    /// <summary>The host architecture in OCI/Go naming.</summary>
-    public static string HostArchitecture => System.Runtime.InteropServices.RuntimeInformation.OSArchitecture switch
-    {
-        System.Runtime.InteropServices.Architecture.X64 => "amd64",
-        System.Runtime.InteropServices.Architecture.Arm64 => "arm64",
-        System.Runtime.InteropServices.Architecture.Arm => "arm",
-        System.Runtime.InteropServices.Architecture.X86 => "386",
-        System.Runtime.InteropServices.Architecture.S390x => "s390x",
-        System.Runtime.InteropServices.Architecture.Ppc64le => "ppc64le",
-        System.Runtime.InteropServices.Architecture.RiscV64 => "riscv64",
-        System.Runtime.InteropServices.Architecture.LoongArch64 => "loong64",
-        var a => a.ToString().ToLowerInvariant(),
-    };
+    private long _left = length;
 
-    /// <summary>Accepts Go names and the distribution names people type (x86_64, aarch64).</summary>
-    public static string Normalize(string arch) => arch switch
+    public override int Read(Span<byte> buffer)
     {
-        "x86_64" or "x86-64" => "amd64",
-        "aarch64" => "arm64",
-        "i386" or "i686" => "386",
-        "armhf" or "armv7" or "armv7l" => "arm",
-        "ppc64el" => "ppc64le",
-        _ => arch,
-    };
+        if (_left <= 0 || buffer.IsEmpty) return 0;
+        if (buffer.Length > _left) buffer = buffer[..(int)_left];
+        int n = inner.Read(buffer);
+        _left -= n;
+        return n;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => length;
+    public override long Position { get => length - _left; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
+    }
 }

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Treechunk.Oci;
 
 /// <summary>Which zstd encoder produces a stream; both give the same bytes.</summary>
@@ -52,15 +50,11 @@ public static class Zstd
     {
         try
         {
-            return NativeVersionNumber() == PinnedVersion;
+            return Posix.NativeZstd.VersionNumber() == PinnedVersion;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {
             return false;
         }
     }
-
-    // Resolves to the same library ZstdNet loads: the app's native assets name it "libzstd".
-    [DllImport("libzstd", EntryPoint = "ZSTD_versionNumber")]
-    private static extern uint NativeVersionNumber();
 }

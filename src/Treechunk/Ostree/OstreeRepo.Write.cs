@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
+using Treechunk.IO;
 using Treechunk.Posix;
 
 namespace Treechunk.Ostree;
@@ -53,10 +54,9 @@ public sealed partial class OstreeRepo
             foreach (var dir in new[] { "objects", "refs/heads", "refs/mirrors", "refs/remotes", "state", "tmp/cache", "extensions" })
                 Directory.CreateDirectory(System.IO.Path.Join(path, dir));
             // config last: its presence is what makes the directory a repository.
-            var config = System.IO.Path.Join(path, "config");
-            var temp = System.IO.Path.Join(path, "tmp", $"config.{Environment.ProcessId}.tmp");
-            File.WriteAllText(temp, $"[core]\nrepo_version=1\nmode={ModeName(mode)}\n", new UTF8Encoding(false));
-            File.Move(temp, config, overwrite: true);
+            using var config = AtomicFile.CreateIn(System.IO.Path.Join(path, "tmp"), "config");
+            config.Stream.Write(Encoding.UTF8.GetBytes($"[core]\nrepo_version=1\nmode={ModeName(mode)}\n"));
+            config.Commit(System.IO.Path.Join(path, "config"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -64,6 +64,10 @@ public sealed partial class OstreeRepo
         }
         return new OstreeRepo(path, mode);
     }
+
+    /// <summary>Opens the repository at <paramref name="path"/> whatever its mode, or creates it in <paramref name="mode"/> when there is none.</summary>
+    public static OstreeRepo OpenOrInit(string path, RepoMode mode) =>
+        File.Exists(System.IO.Path.Join(path, "config")) ? Open(path) : Init(path, mode);
 
     public bool HasObject(string checksum, ObjectType type) => File.Exists(ObjectPath(checksum, type));
 
@@ -250,18 +254,7 @@ public sealed partial class OstreeRepo
     }
 
     /// <summary>rename(2), which replaces atomically, so a concurrent writer of the same object is harmless.</summary>
-    private static void Rename(string from, string to)
-    {
-        if (rename(Z(from), Z(to)) != 0) throw Errno($"cannot store {to}");
-    }
-
-    private static byte[] Z(string s) => Encoding.UTF8.GetBytes(s + "\0");
-
-    private static IOException Errno(string what)
-    {
-        int errno = Marshal.GetLastPInvokeError();
-        return new IOException($"{what}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
-    }
+    private static void Rename(string from, string to) => LibC.Rename(from, to);
 
     /// <summary>
     /// An object being written. Preferably an anonymous O_TMPFILE in tmp/ that is linked into
@@ -287,10 +280,11 @@ public sealed partial class OstreeRepo
         {
             if (!repo.NamedTempFiles && Volatile.Read(ref _tmpfileUnsupported) == 0 && TmpfileFlag() is int flag)
             {
-                int fd = open(Z(System.IO.Path.Join(repo.Path, "tmp")), flag | OWriteOnly | OCloexec, 0x180);
+                int fd = LibC.TryOpen(System.IO.Path.Join(repo.Path, "tmp"), flag | LibC.O_WRONLY | LibC.O_CLOEXEC, 0x180);
                 if (fd >= 0) return new StagedFile(new SafeFileHandle(fd, ownsHandle: true), null);
-                int errno = Marshal.GetLastPInvokeError();
-                if (errno is not (EOpNotSupp or EIsDir or EInval)) throw Errno($"cannot create a temporary file in {repo.Path}/tmp");
+                int errno = LibC.LastError;
+                if (errno is not (LibC.ENOTSUP or LibC.EISDIR or LibC.EINVAL))
+                    throw new IOException($"cannot create a temporary file in {repo.Path}/tmp: {LibC.ErrorText(errno)}", errno);
                 Volatile.Write(ref _tmpfileUnsupported, 1);
             }
             var temp = repo.NewTempPath();
@@ -300,21 +294,11 @@ public sealed partial class OstreeRepo
 
         private int Fd => (int)_handle.DangerousGetHandle();
 
-        public void SetMode(int mode)
-        {
-            if (fchmod(Fd, (uint)mode) != 0) throw Errno("cannot set the mode of a new object");
-        }
+        public void SetMode(int mode) => LibC.FChmod(Fd, mode);
 
-        public void SetOwner(uint uid, uint gid)
-        {
-            if (fchown(Fd, (int)uid, (int)gid) != 0) throw Errno("cannot set the owner of a new object");
-        }
+        public void SetOwner(uint uid, uint gid) => LibC.FChown(Fd, (int)uid, (int)gid);
 
-        public unsafe void SetXattr(string name, byte[] value)
-        {
-            fixed (byte* v = value)
-                if (fsetxattr(Fd, Z(name), v, value.Length, 0) != 0) throw Errno($"cannot set xattr {name} on a new object");
-        }
+        public void SetXattr(string name, byte[] value) => LibC.SetXattr(Fd, name, value);
 
         public void Publish(string dest)
         {
@@ -324,16 +308,9 @@ public sealed partial class OstreeRepo
                 Rename(_tempPath, dest);
                 return;
             }
-            if (linkat(AtFdCwd, Z($"/proc/self/fd/{Fd}"), AtFdCwd, Z(dest), AtSymlinkFollow) == 0) return;
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno == ENoEnt)
-            {
-                // Without /proc, AT_EMPTY_PATH does the same (it needs CAP_DAC_READ_SEARCH).
-                if (linkat(Fd, [0], AtFdCwd, Z(dest), AtEmptyPath) == 0) return;
-                errno = Marshal.GetLastPInvokeError();
-            }
-            if (errno == EExist) return; // another thread stored the same object meanwhile
-            throw new IOException($"cannot store {dest}: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
+            int errno = LibC.LinkOpenFile(Fd, dest);
+            if (errno is 0 or LibC.EEXIST) return; // EEXIST: another thread stored the same object meanwhile
+            throw new IOException($"cannot store {dest}: {LibC.ErrorText(errno)}", errno);
         }
 
         public void Dispose()
@@ -350,22 +327,6 @@ public sealed partial class OstreeRepo
             Architecture.Arm64 => 0x400000 | 0x4000,
             _ => null,
         };
-
-        private const int OWriteOnly = 1, OCloexec = 0x80000;
-        private const int EOpNotSupp = 95, EIsDir = 21, EInval = 22, ENoEnt = 2, EExist = 17;
-        private const int AtFdCwd = -100, AtSymlinkFollow = 0x400, AtEmptyPath = 0x1000;
-
-        [DllImport("libc", SetLastError = true)]
-        private static extern int linkat(int olddirfd, byte[] oldpath, int newdirfd, byte[] newpath, int flags);
-
-        [DllImport("libc", SetLastError = true)]
-        private static extern int fchmod(int fd, uint mode);
-
-        [DllImport("libc", SetLastError = true)]
-        private static extern int fchown(int fd, int owner, int group);
-
-        [DllImport("libc", SetLastError = true)]
-        private static extern unsafe int fsetxattr(int fd, byte[] name, byte* value, nint size, int flags);
     }
 
     /// <summary>
@@ -383,24 +344,17 @@ public sealed partial class OstreeRepo
         if (Directory.Exists(file))
             throw new TreechunkException($"{Path}: cannot write ref '{name}': refs/heads/{name} is a directory of other refs");
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(file)!);
-        var temp = NewTempPath();
-        try
-        {
-            File.WriteAllText(temp, checksum + "\n");
-            File.Move(temp, file, overwrite: true);
-        }
-        finally { DeleteQuietly(temp); }
+        // Staged in tmp/, not beside the ref: a leftover there would look like a ref.
+        using var staged = AtomicFile.CreateIn(System.IO.Path.Join(Path, "tmp"), "ref");
+        staged.Stream.Write(Encoding.ASCII.GetBytes(checksum + "\n"));
+        staged.Commit(file);
     }
 
     /// <summary>One syncfs for the whole repository instead of an fsync per object.</summary>
     private void Sync()
     {
         using var handle = File.OpenHandle(System.IO.Path.Join(Path, "config"), FileMode.Open, FileAccess.Read);
-        if (syncfs((int)handle.DangerousGetHandle()) != 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            throw new IOException($"cannot flush {Path} to disk: {Marshal.GetPInvokeErrorMessage(errno)}", errno);
-        }
+        LibC.SyncFilesystem((int)handle.DangerousGetHandle());
     }
 
     /// <summary>
@@ -411,48 +365,23 @@ public sealed partial class OstreeRepo
     public IDisposable LockShared(TimeSpan? timeout = null)
     {
         // 0660 and O_CLOEXEC as libostree creates it.
-        int fd = open(Z(System.IO.Path.Join(Path, ".lock")), 0x2 | 0x40 | 0x80000 /* O_RDWR | O_CREAT | O_CLOEXEC */, 0x1B0);
-        if (fd < 0) throw new TreechunkException($"cannot lock {Path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}", ExitCodes.EnvironmentError);
+        int fd = LibC.TryOpen(System.IO.Path.Join(Path, ".lock"), LibC.O_RDWR | LibC.O_CREAT | LibC.O_CLOEXEC, 0x1B0);
+        if (fd < 0) throw new TreechunkException($"cannot lock {Path}: {LibC.ErrorText(LibC.LastError)}", ExitCodes.EnvironmentError);
         var handle = new SafeFileHandle(fd, ownsHandle: true);
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
         while (true)
         {
-            var fl = new FileLock { Type = ReadLock };
-            if (fcntl(fd, OfdSetLock, ref fl) == 0) return handle;
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno is not (11 or 13) /* EAGAIN, EACCES: someone holds it exclusively */ || DateTime.UtcNow > deadline)
+            int errno = LibC.TryReadLock(fd);
+            if (errno == 0) return handle;
+            // EAGAIN, EACCES: someone holds it exclusively.
+            if (errno is not (LibC.EAGAIN or LibC.EACCES) || DateTime.UtcNow > deadline)
             {
                 handle.Dispose();
-                throw new TreechunkException(errno is 11 or 13
+                throw new TreechunkException(errno is LibC.EAGAIN or LibC.EACCES
                     ? $"{Path} is locked by another process (ostree prune?); try again later"
-                    : $"cannot lock {Path}: {Marshal.GetPInvokeErrorMessage(errno)}", ExitCodes.EnvironmentError);
+                    : $"cannot lock {Path}: {LibC.ErrorText(errno)}", ExitCodes.EnvironmentError);
             }
             Thread.Sleep(100);
         }
     }
-
-    private const int OfdSetLock = 37; // F_OFD_SETLK
-    private const short ReadLock = 0;   // F_RDLCK
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct FileLock
-    {
-        public short Type;
-        public short Whence;
-        public long Start;
-        public long Length; // 0: the whole file
-        public int Pid;
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int fcntl(int fd, int cmd, ref FileLock lk);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int syncfs(int fd);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int open(byte[] path, int flags, uint mode);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int rename(byte[] oldpath, byte[] newpath);
 }

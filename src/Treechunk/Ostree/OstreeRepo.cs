@@ -1,3 +1,5 @@
+using Treechunk.IO;
+
 namespace Treechunk.Ostree;
 
 /// <summary>
@@ -83,6 +85,25 @@ public sealed partial class OstreeRepo
         throw new TreechunkException($"{Path}: no ref '{rev}' (see treechunk ostree refs --repo {Path})");
     }
 
+    /// <summary>
+    /// A commit and its ancestors, newest first, as far as they are in the repository;
+    /// <c>Truncated</c> when a parent is named but absent (a shallow pull).
+    /// </summary>
+    public (List<(string Checksum, OstreeCommit Commit)> Commits, bool Truncated) History(string rev)
+    {
+        var commits = new List<(string, OstreeCommit)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (string? c = ResolveRev(rev); c != null;)
+        {
+            if (!seen.Add(c)) throw new TreechunkException($"{Path}: commit {c} is its own ancestor (corrupt history)", ExitCodes.VerificationFailed);
+            var commit = ReadCommit(c);
+            commits.Add((c, commit));
+            c = commit.Parent;
+            if (c != null && !HasObject(c, ObjectType.Commit)) return (commits, true);
+        }
+        return (commits, false);
+    }
+
     /// <summary>All refs: local heads as "name", remote ones as "remote:name", sorted.</summary>
     public SortedDictionary<string, string> ListRefs()
     {
@@ -110,30 +131,4 @@ public sealed partial class OstreeRepo
         if (name.Length == 0 || name.StartsWith('/') || name.EndsWith('/') || name.Split('/').Any(p => p is "" or "." or ".."))
             throw new TreechunkException($"invalid ref name '{name}'");
     }
-}
-
-/// <summary>A minimal GLib key file reader: [groups] and key=value lines, '#' comments.</summary>
-public sealed class KeyFile
-{
-    private readonly Dictionary<(string Group, string Key), string> _values = new();
-
-    public static KeyFile Parse(string text, string what)
-    {
-        var kf = new KeyFile();
-        string? group = null;
-        int lineNo = 0;
-        foreach (var raw in text.Split('\n'))
-        {
-            lineNo++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#')) continue;
-            if (line.StartsWith('[') && line.EndsWith(']')) { group = line[1..^1]; continue; }
-            int eq = line.IndexOf('=');
-            if (eq <= 0 || group == null) throw new TreechunkException($"{what}:{lineNo}: not a key file line: '{line}'");
-            kf._values[(group, line[..eq].Trim())] = line[(eq + 1)..].Trim();
-        }
-        return kf;
-    }
-
-    public string? Get(string group, string key) => _values.GetValueOrDefault((group, key));
 }

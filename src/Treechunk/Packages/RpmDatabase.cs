@@ -1,3 +1,4 @@
+using Treechunk.IO;
 using System.Buffers.Binary;
 using System.Text;
 using Microsoft.Data.Sqlite;
@@ -106,22 +107,13 @@ public sealed class RpmDatabase : IPackageDatabase
         if (tree is DirectoryTree dir && wal == null && journal == null && IsRollbackJournalMode(tree, db))
             return Query(Path.Join(dir.RootPath, db.Path), readOnly: true, db.Path);
 
-        var scratch = Path.Join(Path.GetTempPath(), "treechunk-rpmdb-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(scratch);
-        try
-        {
-            var copy = Path.Join(scratch, "rpmdb.sqlite");
-            CopyOut(tree, db, copy);
-            // An empty WAL holds nothing to replay; a non-empty one holds committed transactions
-            // that are part of the database, so it travels with the copy.
-            if (wal is { Size: > 0 }) CopyOut(tree, wal, copy + "-wal");
-            return Query(copy, readOnly: false, db.Path);
-        }
-        finally
-        {
-            try { Directory.Delete(scratch, recursive: true); }
-            catch (IOException) { /* a leftover scratch copy must not fail the build */ }
-        }
+        using var scratch = TempDirectory.Create("rpmdb");
+        var copy = Path.Join(scratch.Path, "rpmdb.sqlite");
+        CopyOut(tree, db, copy);
+        // An empty WAL holds nothing to replay; a non-empty one holds committed transactions
+        // that are part of the database, so it travels with the copy.
+        if (wal is { Size: > 0 }) CopyOut(tree, wal, copy + "-wal");
+        return Query(copy, readOnly: false, db.Path);
     }
 
     private static void CopyOut(ITree tree, TreeEntry entry, string destination)

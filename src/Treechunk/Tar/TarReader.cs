@@ -41,6 +41,8 @@ public sealed class TarEntry
     public IReadOnlyList<KeyValuePair<string, byte[]>> Xattrs { get; init; } = [];
     /// <summary>Byte offset of the member's own header in the (uncompressed) archive.</summary>
     public long HeaderOffset { get; init; }
+    /// <summary>Byte offset of the member's content in the archive (where reading it in place starts).</summary>
+    public long DataOffset { get; init; }
     /// <summary>The member's content, limited to <see cref="Size"/> bytes, forward-only.</summary>
     public required Stream Content { get; init; }
 }
@@ -251,6 +253,7 @@ public sealed class TarReader : IDisposable
             DevMinor = minor,
             Xattrs = xattrs.ToList(),
             HeaderOffset = headerOffset,
+            DataOffset = _position,
             Content = _current,
         };
     }
@@ -459,6 +462,14 @@ public sealed class TarReader : IDisposable
     private void SkipBytes(long count, string entry)
     {
         if (count == 0) return;
+        if (_stream.CanSeek)
+        {
+            // Reading an archive in place (an oci-archive's index): skip content without reading it.
+            if (_stream.Position + count > _stream.Length) throw Corrupt($"truncated tar (entry '{entry}' ends early)");
+            _stream.Seek(count, SeekOrigin.Current);
+            _position += count;
+            return;
+        }
         var buf = ArrayPool<byte>.Shared.Rent(64 << 10);
         try
         {

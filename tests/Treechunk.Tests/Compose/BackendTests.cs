@@ -1,3 +1,4 @@
+using Treechunk.IO;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -159,7 +160,7 @@ public class AptBackendTests(AptInstallFixture fx, ITestOutputHelper output) : I
 public class AptBackendMessageTests
 {
     private static TreechunkException Fail(params string[] lines) =>
-        AptBackend.Failure(new BackendProcess.Result(25, lines), ["e2fsprogs"]);
+        AptBackend.Failure(new ProcessRunner.Result(25, lines, lines), ["e2fsprogs"]);
 
     [Fact]
     public void Unmet_dependency_names_the_dependency_and_the_exclusion()

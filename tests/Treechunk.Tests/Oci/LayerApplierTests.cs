@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Treechunk.Layers;
 using Treechunk.Oci;
+using Treechunk.Transports;
 using Treechunk.Tests.Support;
 using Treechunk.Trees;
 using Xunit;
@@ -163,14 +165,10 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
         return sb.ToString();
     }).ToList();
 
-    private static (OciLayout Layout, ImageManifest Manifest) Open(string layoutDir)
-    {
-        var layout = OciLayout.Open(layoutDir);
-        return (layout, layout.ReadManifest(layout.ResolveManifest(null)));
-    }
+    private static Image Open(string layoutDir) => new OciLayoutReference(layoutDir).OpenImage();
 
     /// <summary>An OCI layout whose layers are the given tars, uncompressed, so a test controls every byte.</summary>
-    private static (OciLayout Layout, ImageManifest Manifest) MakeImage(string dir, params byte[][] layers)
+    private static Image MakeImage(string dir, params byte[][] layers)
     {
         var blobs = Path.Join(dir, "blobs", "sha256");
         Directory.CreateDirectory(blobs);
@@ -192,11 +190,11 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
         return Open(dir);
     }
 
-    private static (List<string> Flattened, List<string> Extracted) FlattenAndExtract(OciLayout layout, ImageManifest manifest, string target)
+    private static (List<string> Flattened, List<string> Extracted) FlattenAndExtract(Image image, string target)
     {
         List<string> flattened;
-        using (var tree = FlattenedImageTree.Open(layout, manifest, null)) flattened = Describe(tree);
-        ImageExtractor.Extract(layout, manifest, target, null);
+        using (var tree = FlattenedImageTree.Open(image, null)) flattened = Describe(tree);
+        ImageExtractor.Extract(image, target, null);
         using var disk = DirectoryTree.Open(target);
         return (flattened, Describe(disk));
     }
@@ -204,10 +202,10 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
     [Fact]
     public void UmociImage_ExtractAndFlattenMatchUmociUnpack()
     {
-        var (layout, manifest) = Open(umoci.Layout);
-        Assert.Equal(3, manifest.Layers.Count);
+        using var image = Open(umoci.Layout);
+        Assert.Equal(3, image.Manifest.Layers.Count);
         using var tmp = new TempDir();
-        var (flattened, extracted) = FlattenAndExtract(layout, manifest, tmp["out"]);
+        var (flattened, extracted) = FlattenAndExtract(image, tmp["out"]);
         using var reference = DirectoryTree.Open(umoci.Reference);
         var expected = Describe(reference);
         Assert.Equal(expected, extracted);
@@ -217,8 +215,8 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
     [Fact]
     public void UmociImage_FlattenedTreeHoldsTheFinalState()
     {
-        var (layout, manifest) = Open(umoci.Layout);
-        using var tree = FlattenedImageTree.Open(layout, manifest, null);
+        using var image = Open(umoci.Layout);
+        using var tree = FlattenedImageTree.Open(image, null);
         string Text(string p) => Encoding.UTF8.GetString(ReadAll(tree, tree.Find(p)!));
 
         var hello = tree.Find("etc/hello")!;
@@ -272,9 +270,9 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
     [Fact]
     public void FlattenedTreeDeletesItsStagingOnDispose()
     {
-        var (layout, manifest) = Open(umoci.Layout);
+        using var image = Open(umoci.Layout);
         string staging;
-        using (var tree = FlattenedImageTree.Open(layout, manifest, null))
+        using (var tree = FlattenedImageTree.Open(image, null))
         {
             using var s = tree.OpenContent(tree.Find("etc/hello")!);
             staging = tree.StagingPath;
@@ -310,8 +308,8 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
             LayerTars.File(".wh.never-existed", ""),
             LayerTars.File("s", "replaced symlink"),
             LayerTars.Fifo("pipe"), LayerTars.Char("null", 1, 3));
-        var (layout, manifest) = MakeImage(tmp["img"], layer1, layer2);
-        var (flattened, extracted) = FlattenAndExtract(layout, manifest, tmp["out"]);
+        using var image = MakeImage(tmp["img"], layer1, layer2);
+        var (flattened, extracted) = FlattenAndExtract(image, tmp["out"]);
         string[] expected =
         [
             "a Directory 755 0:0 t=1000",
@@ -345,8 +343,8 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
                 xattrs = new() { ["security.capability"] = Convert.ToHexStringLower(UmociImageFixture.Capability), ["user.bin"] = "00ff80" },
             },
             LayerTars.File("home/u/f", "f", "600", 1000, 1000));
-        var (layout, manifest) = MakeImage(tmp["img"], layer);
-        var (flattened, extracted) = FlattenAndExtract(layout, manifest, tmp["out"]);
+        using var image = MakeImage(tmp["img"], layer);
+        var (flattened, extracted) = FlattenAndExtract(image, tmp["out"]);
         Assert.Equal(flattened, extracted);
         Assert.Contains($"bin/ping Regular 4755 0:0 t=1000 'ping' security.capability={Convert.ToHexStringLower(UmociImageFixture.Capability)} user.bin=00ff80", flattened);
         Assert.Contains("home/u/f Regular 600 1000:1000 t=1000 'f'", flattened);
@@ -358,11 +356,11 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
     private static void AssertRefused(string expectedMessagePart, int badLayer, params byte[][] layers)
     {
         using var tmp = new TempDir();
-        var (layout, manifest) = MakeImage(tmp["img"], layers);
-        var digest = manifest.Layers[badLayer].Digest;
+        using var image = MakeImage(tmp["img"], layers);
+        var digest = image.Manifest.Layers[badLayer].Digest;
 
-        var e1 = Assert.Throws<TreechunkException>(() => FlattenedImageTree.Open(layout, manifest, null).Dispose());
-        var e2 = Assert.Throws<TreechunkException>(() => ImageExtractor.Extract(layout, manifest, tmp["out"], null));
+        var e1 = Assert.Throws<TreechunkException>(() => FlattenedImageTree.Open(image, null).Dispose());
+        var e2 = Assert.Throws<TreechunkException>(() => ImageExtractor.Extract(image, tmp["out"], null));
         foreach (var e in new[] { e1, e2 })
         {
             Assert.StartsWith($"layer {digest}: refusing entry ", e.Message);
@@ -429,15 +427,15 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
     {
         using var tmp = new TempDir();
         Proc.Check("cp", "-a", umoci.Layout, tmp["img"]);
-        var (layout, manifest) = Open(tmp["img"]);
-        var layer = manifest.Layers.MaxBy(l => l.Size)!;
-        var path = layout.BlobPath(layer.Digest);
+        using var image = Open(tmp["img"]);
+        var layer = image.Manifest.Layers.MaxBy(l => l.Size)!;
+        var path = OciLayout.BlobPath(tmp["img"], layer.Digest);
         var bytes = System.IO.File.ReadAllBytes(path);
         bytes[bytes.Length / 2] ^= 0x01;
         System.IO.File.WriteAllBytes(path, bytes);
 
-        var e1 = Assert.Throws<TreechunkException>(() => FlattenedImageTree.Open(layout, manifest, null).Dispose());
-        var e2 = Assert.Throws<TreechunkException>(() => ImageExtractor.Extract(layout, manifest, tmp["out"], null));
+        var e1 = Assert.Throws<TreechunkException>(() => FlattenedImageTree.Open(image, null).Dispose());
+        var e2 = Assert.Throws<TreechunkException>(() => ImageExtractor.Extract(image, tmp["out"], null));
         foreach (var e in new[] { e1, e2 })
         {
             Assert.StartsWith($"layer blob {layer.Digest} is corrupt", e.Message);
@@ -450,14 +448,14 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
     {
         using var tmp = new TempDir();
         var good = LayerTars.Bytes(LayerTars.File("f", new string('a', 5000)));
-        var (layout, manifest) = MakeImage(tmp["img"], good);
-        var path = layout.BlobPath(manifest.Layers[0].Digest);
+        using var image = MakeImage(tmp["img"], good);
+        var path = OciLayout.BlobPath(tmp["img"], image.Manifest.Layers[0].Digest);
         var bytes = System.IO.File.ReadAllBytes(path);
         int at = Array.IndexOf(bytes, (byte)'a') + 100;
         bytes[at] = (byte)'b'; // still a well-formed tar: only the digest can tell
         System.IO.File.WriteAllBytes(path, bytes);
-        var e = Assert.Throws<TreechunkException>(() => ImageExtractor.Extract(layout, manifest, tmp["out"], null));
-        Assert.StartsWith($"layer blob {manifest.Layers[0].Digest} is corrupt", e.Message);
+        var e = Assert.Throws<TreechunkException>(() => ImageExtractor.Extract(image, tmp["out"], null));
+        Assert.StartsWith($"layer blob {image.Manifest.Layers[0].Digest} is corrupt", e.Message);
         Assert.Equal(ExitCodes.VerificationFailed, e.ExitCode);
     }
 
@@ -468,21 +466,21 @@ public sealed class LayerApplierTests(UmociImageFixture umoci) : IClassFixture<U
         var full = LayerTars.Bytes(LayerTars.File("small", "s"), LayerTars.File("big", new string('b', 20000)));
         // Headers and content of "small" take 1024 bytes, "big"'s header 512 more; cut inside its content.
         var cut = full[..(1536 + 10000)];
-        var (layout, manifest) = MakeImage(tmp["img"], cut);
-        var e = Assert.Throws<TreechunkException>(() => FlattenedImageTree.Open(layout, manifest, null).Dispose());
-        Assert.Equal($"layer {manifest.Layers[0].Digest}: truncated tar (entry 'big' ends early)", e.Message);
+        using var image = MakeImage(tmp["img"], cut);
+        var e = Assert.Throws<TreechunkException>(() => FlattenedImageTree.Open(image, null).Dispose());
+        Assert.Equal($"layer {image.Manifest.Layers[0].Digest}: truncated tar (entry 'big' ends early)", e.Message);
     }
 
     [Fact]
     public void ExtractRefusesANonEmptyTarget()
     {
         using var tmp = new TempDir();
-        var (layout, manifest) = MakeImage(tmp["img"], LayerTars.Bytes(LayerTars.File("f", "x")));
+        using var image = MakeImage(tmp["img"], LayerTars.Bytes(LayerTars.File("f", "x")));
         Directory.CreateDirectory(tmp["out"]);
         System.IO.File.WriteAllText(tmp["out/existing"], "x");
-        var e = Assert.Throws<TreechunkException>(() => ImageExtractor.Extract(layout, manifest, tmp["out"], null));
+        var e = Assert.Throws<TreechunkException>(() => ImageExtractor.Extract(image, tmp["out"], null));
         Assert.Contains("is not empty", e.Message);
-        ImageExtractor.Extract(layout, manifest, tmp["absent/nested"], null);
+        ImageExtractor.Extract(image, tmp["absent/nested"], null);
         Assert.Equal("x", System.IO.File.ReadAllText(tmp["absent/nested/f"]));
     }
 }

@@ -1,8 +1,9 @@
 using Treechunk.Build;
 using Treechunk.Oci;
+using Treechunk.Ostree;
 using Treechunk.Trees;
 
-namespace Treechunk.Ostree;
+namespace Treechunk.Encapsulation;
 
 /// <summary>
 /// container-encapsulate: an OSTree commit as a chunked image. The tree streams from the repo
@@ -17,7 +18,12 @@ public static class OstreeImageExport
     public const string CommitLayerComponent = "ostree-commit";
     public const string ObjectsDir = "sysroot/ostree/repo/objects";
 
-    public static BuildResult Export(OstreeRepo repo, string rev, ImageReference output, BuildOptions options, IBuildProgress? progress = null)
+    /// <summary>
+    /// Exports <paramref name="rev"/> into <paramref name="destination"/>. SELinux labels are
+    /// always kept (they are part of the commit's checksums), and the image is created at the
+    /// commit's timestamp unless SOURCE_DATE_EPOCH says otherwise, as ostree-ext does.
+    /// </summary>
+    public static BuildResult Export(OstreeRepo repo, string rev, IImageDestination destination, BuildOptions options, IBuildProgress? progress = null)
     {
         progress ??= NullProgress.Instance;
         progress.Phase($"Reading commit {rev}");
@@ -45,8 +51,10 @@ public static class OstreeImageExport
         {
             Labels = labels,
             FinalLayer = finalLayer,
+            KeepSelinux = true,
+            Created = (long)Math.Min(commit.Timestamp, 253402300799UL),
         };
-        return ChunkedImageBuilder.Build(tree, output, options, progress);
+        return ChunkedImageBuilder.Build(tree, destination, options, progress);
     }
 
     /// <summary>The last layer: commit object, root dirmeta and detached metadata as files under sysroot/ostree/repo/objects.</summary>

@@ -1,16 +1,16 @@
-using System.Runtime.InteropServices;
-using System.Text;
+using Treechunk.IO;
+using Treechunk.Oci;
 using Treechunk.Posix;
 using Treechunk.Trees;
 
-namespace Treechunk.Oci;
+namespace Treechunk.Layers;
 
 /// <summary>Writes an image's flattened filesystem to a real directory (<c>oci extract</c>).</summary>
 public static class ImageExtractor
 {
     /// <param name="targetDir">Must be absent or an empty directory.</param>
     /// <param name="warn">Receives one line per kind of thing that could not be reproduced (owners and devices when not root, SELinux labels).</param>
-    public static void Extract(OciLayout layout, ImageManifest manifest, string targetDir, Action<string>? warn)
+    public static void Extract(Image image, string targetDir, Action<string>? warn)
     {
         targetDir = Path.GetFullPath(targetDir);
         if (File.Exists(targetDir) || (Directory.Exists(targetDir) && LibC.LStat(targetDir).IsSymlink))
@@ -35,7 +35,7 @@ public static class ImageExtractor
             Directory.CreateDirectory(staging);
             var sink = new DiskSink(staging, warn);
             var applier = new LayerApplier(sink, warn);
-            foreach (var layer in manifest.Layers) applier.ApplyLayer(layout, layer);
+            foreach (var layer in image.Layers) applier.ApplyLayer(layer);
             sink.Finish(applier.Snapshot());
             if (Directory.Exists(targetDir)) Directory.Delete(targetDir);
             Directory.Move(staging, targetDir);
@@ -46,21 +46,8 @@ public static class ImageExtractor
         }
         finally
         {
-            if (Directory.Exists(staging)) RemoveTree(staging);
+            TempDirectory.RemoveTree(staging);
         }
-    }
-
-    private static void RemoveTree(string dir)
-    {
-        // Extracted trees may hold read-only directories; make them writable so they can go.
-        try
-        {
-            foreach (var d in Directory.EnumerateDirectories(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint }))
-                LibC.Chmod(d, 0x1C0);
-            LibC.Chmod(dir, 0x1C0);
-            Directory.Delete(dir, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>
@@ -68,7 +55,7 @@ public static class ImageExtractor
     /// written; directories get theirs at the end, deepest first, because writing into a
     /// directory changes its mtime and a read-only mode would stop us writing into it.
     /// </summary>
-    private sealed unsafe class DiskSink(string root, Action<string>? warn) : ILayerSink
+    private sealed class DiskSink(string root, Action<string>? warn) : ILayerSink
     {
         private readonly bool _isRoot = LibC.IsRoot;
         private bool _warnedOwner, _warnedDevice, _warnedSelinux, _warnedXattr;
@@ -78,7 +65,7 @@ public static class ImageExtractor
         public void CreateDirectory(string path, LayerInode dir)
         {
             var full = Full(path);
-            if (mkdir(Z(full), 0b111_000_000) != 0) throw Error("cannot create directory", full);
+            Io(() => LibC.MkDir(full, 0b111_000_000));
         }
 
         public void WriteFile(string path, LayerInode file, Stream content)
@@ -86,22 +73,14 @@ public static class ImageExtractor
             var full = Full(path);
             try
             {
-                // CreateNew (O_EXCL) also refuses a symlink planted at the final component.
-                if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException();
-                using var fs = new FileStream(full, new FileStreamOptions
-                {
-                    Mode = FileMode.CreateNew,
-                    Access = FileAccess.Write,
-                    Share = FileShare.None,
-                    BufferSize = 0,
-                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                    PreallocationSize = file.Meta.Size,
-                });
+                // O_EXCL also refuses a symlink planted at the final component. Runs of zeros
+                // become holes, as cp --sparse=auto makes them: a sparse 1 GB file stays small.
+                using var fs = PosixFileStream.CreateNew(full, 0b110_000_000, sparse: true);
                 content.CopyTo(fs, 1 << 16);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (IOException e)
             {
-                throw new TreechunkException($"cannot write {full}: {e.Message}", ExitCodes.EnvironmentError, e);
+                throw new TreechunkException($"cannot write {FileNames.Display(full)}: {e.Message}", ExitCodes.EnvironmentError, e);
             }
             ApplyMetadata(full, file.Meta);
         }
@@ -110,7 +89,7 @@ public static class ImageExtractor
         {
             var full = Full(path);
             if (inode.Meta.Type is EntryType.CharDevice or EntryType.BlockDevice && !_isRoot) return;
-            if (link(Z(Full(existingPath)), Z(full)) != 0) throw Error("cannot create hardlink", full);
+            Io(() => LibC.Link(Full(existingPath), full));
         }
 
         public void CreateSpecial(string path, LayerInode inode)
@@ -122,7 +101,7 @@ public static class ImageExtractor
                 switch (m.Type)
                 {
                     case EntryType.Symlink:
-                        if (symlink(Z(m.LinkTarget!), Z(full)) != 0) throw Error("cannot create symlink", full);
+                        LibC.Symlink(m.LinkTarget!, full);
                         break;
                     case EntryType.Fifo:
                         LibC.MkNod(full, LibC.EntryKind.Fifo, 0b110_000_000, 0, 0);
@@ -152,8 +131,11 @@ public static class ImageExtractor
             var full = Full(path);
             // A device node skipped for want of root was never created.
             if (inode.Meta.Type is EntryType.CharDevice or EntryType.BlockDevice && !_isRoot) return;
-            int rc = inode.Meta.Type == EntryType.Directory ? rmdir(Z(full)) : unlink(Z(full));
-            if (rc != 0) throw Error("cannot remove", full);
+            Io(() =>
+            {
+                if (inode.Meta.Type == EntryType.Directory) LibC.RmDir(full);
+                else LibC.Unlink(full);
+            });
         }
 
         public void Finish(IReadOnlyList<(string Path, LayerInode Inode)> entries)
@@ -202,45 +184,19 @@ public static class ImageExtractor
                     else throw new TreechunkException(e.Message, ExitCodes.EnvironmentError, e);
                 }
             }
-            long* times = stackalloc long[4];
-            times[0] = times[2] = m.MTime;
-            times[1] = times[3] = 0;
-            if (utimensat(AtFdCwd, Z(full), times, AtSymlinkNoFollow) != 0) throw Error("cannot set the mtime of", full);
+            Io(() => LibC.SetMTime(full, m.MTime));
         }
-    }
 
-    private const int AtFdCwd = -100;
-    private const int AtSymlinkNoFollow = 0x100;
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int link(byte[] oldpath, byte[] newpath);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int symlink(byte[] target, byte[] linkpath);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int mkdir(byte[] path, uint mode);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int unlink(byte[] path);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int rmdir(byte[] path);
-
-    /// <summary>times points at two struct timespec {long tv_sec; long tv_nsec;} (64-bit Linux).</summary>
-    [DllImport("libc", SetLastError = true)]
-    private static extern unsafe int utimensat(int dirfd, byte[] path, long* times, int flags);
-
-    private static byte[] Z(string s)
-    {
-        var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];
-        Encoding.UTF8.GetBytes(s, bytes);
-        return bytes;
-    }
-
-    private static TreechunkException Error(string what, string path)
-    {
-        int errno = Marshal.GetLastPInvokeError();
-        return new TreechunkException($"{what} {path}: {Marshal.GetPInvokeErrorMessage(errno)}", ExitCodes.EnvironmentError);
+        private static void Io(Action a)
+        {
+            try
+            {
+                a();
+            }
+            catch (IOException e)
+            {
+                throw new TreechunkException(e.Message, ExitCodes.EnvironmentError, e);
+            }
+        }
     }
 }

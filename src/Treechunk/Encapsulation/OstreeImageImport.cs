@@ -1,8 +1,10 @@
 using Treechunk.Build;
+using Treechunk.Layers;
 using Treechunk.Oci;
+using Treechunk.Ostree;
 using Treechunk.Trees;
 
-namespace Treechunk.Ostree;
+namespace Treechunk.Encapsulation;
 
 public sealed record ImportResult(string Commit, bool Exact, string? Ref);
 
@@ -21,10 +23,10 @@ public sealed record EmbeddedCommit(string Checksum, byte[] CommitBytes, OstreeC
 /// </summary>
 public static class OstreeImageImport
 {
-    public static ImportResult Import(OpenedImage image, OstreeRepo repo, string? refName, long timestamp, Action<string>? warn = null)
+    public static ImportResult Import(Image image, OstreeRepo repo, string? refName, long timestamp, Action<string>? warn = null)
     {
         if (refName != null) OstreeRepo.ValidateRefName(refName);
-        using var flattened = FlattenedImageTree.Open(image.Layout, image.Manifest, warn);
+        using var flattened = FlattenedImageTree.Open(image, warn);
         var labels = image.Config.Config?.Labels;
         var checksum = labels?.GetValueOrDefault(OstreeImageExport.CommitLabel);
         var commitPath = checksum != null ? OstreeImageExport.EmbeddedPath(checksum, ObjectType.Commit) : null;
@@ -35,7 +37,7 @@ public static class OstreeImageImport
             var created = DateTimeOffset.TryParse(image.Config.Created, out var c) ? c.ToUnixTimeSeconds() : timestamp;
             var fresh = CommitWriter.Commit(repo, flattened, new CommitOptions
             {
-                Subject = $"Import of {image.Reference}",
+                Subject = $"Import of {image.Name}",
                 Timestamp = (ulong)Math.Max(0, created),
                 Ref = refName,
                 Warn = warn,
@@ -63,7 +65,7 @@ public static class OstreeImageImport
     /// The commit an image made by container-encapsulate carries, verified, with the image's
     /// tree minus what the exporter added; null for any other image.
     /// </summary>
-    public static EmbeddedCommit? FindEmbeddedCommit(OpenedImage image, ITree flattened)
+    public static EmbeddedCommit? FindEmbeddedCommit(Image image, ITree flattened)
     {
         var checksum = image.Config.Config?.Labels?.GetValueOrDefault(OstreeImageExport.CommitLabel);
         if (checksum == null) return null;

@@ -1,6 +1,9 @@
+using Treechunk.IO;
 using Treechunk.Oci;
+using Treechunk.Posix;
+using Treechunk.Trees;
 
-namespace Treechunk.Trees;
+namespace Treechunk.Layers;
 
 /// <summary>
 /// An OCI image's layers merged into one tree. Only file contents touch the disk, as plain files
@@ -10,10 +13,10 @@ namespace Treechunk.Trees;
 /// </summary>
 public sealed class FlattenedImageTree : ITree
 {
-    private readonly string _staging;
+    private readonly TempDirectory _staging;
 
     /// <summary>The private directory holding the content of the applied layers (removed on dispose).</summary>
-    internal string StagingPath => _staging;
+    internal string StagingPath => _staging.Path;
     private readonly List<TreeEntry> _entries;
     private readonly Dictionary<string, TreeEntry> _byPath;
     /// <summary>Staged content file of each regular file and hardlink path.</summary>
@@ -22,7 +25,7 @@ public sealed class FlattenedImageTree : ITree
     public string Description { get; }
     public IReadOnlyList<TreeEntry> Entries => _entries;
 
-    private FlattenedImageTree(string description, string staging, List<TreeEntry> entries, Dictionary<string, string> content)
+    private FlattenedImageTree(string description, TempDirectory staging, List<TreeEntry> entries, Dictionary<string, string> content)
     {
         Description = description;
         _staging = staging;
@@ -32,32 +35,23 @@ public sealed class FlattenedImageTree : ITree
         foreach (var e in entries) _byPath[e.Path] = e;
     }
 
-    public static FlattenedImageTree Open(OciLayout layout, ImageManifest manifest, Action<string>? warn)
+    public static FlattenedImageTree Open(Image image, Action<string>? warn)
     {
-        var staging = Path.Join(Path.GetTempPath(), "treechunk-flatten-" + Guid.NewGuid().ToString("N"));
-        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException();
+        var staging = TempDirectory.Create("flatten");
         try
         {
-            Directory.CreateDirectory(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new TreechunkException($"cannot create staging directory {staging}: {e.Message}", ExitCodes.EnvironmentError);
-        }
-        try
-        {
-            var applier = new LayerApplier(new StagingSink(staging), warn);
-            foreach (var layer in manifest.Layers) applier.ApplyLayer(layout, layer);
-            return Build($"image {layout.Root} ({manifest.Layers.Count} layers)", staging, applier.Snapshot());
+            var applier = new LayerApplier(new StagingSink(staging.Path), warn);
+            foreach (var layer in image.Layers) applier.ApplyLayer(layer);
+            return Build($"image {image.Name} ({image.Layers.Count} layers)", staging, applier.Snapshot());
         }
         catch
         {
-            DeleteStaging(staging);
+            staging.Dispose();
             throw;
         }
     }
 
-    private static FlattenedImageTree Build(string description, string staging, IReadOnlyList<(string Path, LayerInode Inode)> snapshot)
+    private static FlattenedImageTree Build(string description, TempDirectory staging, IReadOnlyList<(string Path, LayerInode Inode)> snapshot)
     {
         var sorted = snapshot.OrderBy(e => e.Path, StringComparer.Ordinal).ToList();
         var linkCount = new Dictionary<LayerInode, int>(ReferenceEqualityComparer.Instance);
@@ -97,24 +91,12 @@ public sealed class FlattenedImageTree : ITree
     {
         if (!_content.TryGetValue(entry.Path, out var file))
             throw new InvalidOperationException($"{entry.Path} is not a regular file of {Description}");
-        return Posix.PosixFileStream.OpenRead(file);
+        return PosixFileStream.OpenRead(file);
     }
 
     public TreeEntry? Find(string path) => _byPath.GetValueOrDefault(path);
 
-    public void Dispose() => DeleteStaging(_staging);
-
-    private static void DeleteStaging(string staging)
-    {
-        try
-        {
-            Directory.Delete(staging, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Leftover temp files must not turn a finished job into a failure.
-        }
-    }
+    public void Dispose() => _staging.Dispose();
 
     /// <summary>Stages each inode's content as one numbered file; paths and metadata stay in the applier's model.</summary>
     private sealed class StagingSink(string staging) : ILayerSink
@@ -128,20 +110,12 @@ public sealed class FlattenedImageTree : ITree
             var staged = Path.Join(staging, (++_next).ToString(System.Globalization.CultureInfo.InvariantCulture));
             try
             {
-                if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException();
-                using var fs = new FileStream(staged, new FileStreamOptions
-                {
-                    Mode = FileMode.CreateNew,
-                    Access = FileAccess.Write,
-                    BufferSize = 0,
-                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                    PreallocationSize = file.Meta.Size,
-                });
+                using var fs = PosixFileStream.CreateNew(staged, 0x180, sparse: true);
                 content.CopyTo(fs, 1 << 16);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (IOException e)
             {
-                throw new TreechunkException($"cannot stage {path} in {staging}: {e.Message}", ExitCodes.EnvironmentError, e);
+                throw new TreechunkException($"cannot stage {FileNames.Display(path)} in {staging}: {e.Message}", ExitCodes.EnvironmentError, e);
             }
             file.SinkData = staged;
         }

@@ -1,7 +1,8 @@
+using Treechunk.Oci;
 using Treechunk.Tar;
 using Treechunk.Trees;
 
-namespace Treechunk.Oci;
+namespace Treechunk.Layers;
 
 /// <summary>
 /// The metadata of one file object of the merged tree. Several paths share one inode when they
@@ -80,60 +81,25 @@ public sealed class LayerApplier
     }
 
     /// <summary>
-    /// Applies one layer blob of <paramref name="layout"/>, verifying while it streams that the
-    /// blob's digest and size are what the descriptor says.
+    /// Applies one layer of an image, verifying while it streams that the blob's digest and size
+    /// are what the descriptor says (see <see cref="Layer.OpenUncompressed"/>).
     /// </summary>
-    public void ApplyLayer(OciLayout layout, Descriptor layer)
+    public void ApplyLayer(Layer layer)
     {
-        var name = $"layer {layer.Digest}";
-        var hashing = new HashingReadStream(layout.OpenBlob(layer));
-        Stream? tar = null;
+        using var tar = layer.OpenUncompressed();
         try
         {
-            try
-            {
-                tar = LayerCompression.Decompress(hashing, layer.MediaType);
-                ApplyTar(tar, name, leaveOpen: true);
-                // The tar end marker may come before the end of the compressed stream.
-                tar.CopyTo(Stream.Null);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // A damaged blob shows up as a decompression or tar error long before its digest
-                // can be checked; the digest is the truer diagnosis, so check it first.
-                Verify(hashing, layer, e);
-                if (e is TreechunkException) throw;
-                if (e is InvalidDataException or ZstdSharp.ZstdException)
-                    throw new TreechunkException($"{name}: corrupt compressed data ({e.Message})", ExitCodes.BadInput, e);
-                if (e is IOException)
-                    throw new TreechunkException($"{name}: {e.Message}", ExitCodes.EnvironmentError, e);
-                throw;
-            }
-            Verify(hashing, layer, null);
+            ApplyTar(tar, layer.Name, leaveOpen: true);
+            // The tar end marker may come before the end of the compressed stream.
+            tar.CopyTo(Stream.Null);
         }
-        finally
+        catch (TreechunkException e) when (e.ExitCode == ExitCodes.BadInput)
         {
-            if (tar != null) tar.Dispose();
-            else hashing.Dispose();
+            // A damaged blob shows up as a tar error long before its digest can be checked;
+            // the digest is the truer diagnosis, so it speaks first.
+            if (Layer.CheckBlob(tar) is { } corrupt) throw new TreechunkException(corrupt, ExitCodes.VerificationFailed, e);
+            throw;
         }
-    }
-
-    private static void Verify(HashingReadStream hashing, Descriptor layer, Exception? inner)
-    {
-        try
-        {
-            hashing.CopyTo(Stream.Null);
-        }
-        catch (IOException e)
-        {
-            if (inner != null) return; // the original error is the one to report
-            throw new TreechunkException($"cannot read layer blob {layer.Digest}: {e.Message}", ExitCodes.EnvironmentError, e);
-        }
-        var actual = hashing.Digest();
-        if (actual != layer.Digest || hashing.BytesRead != layer.Size)
-            throw new TreechunkException(
-                $"layer blob {layer.Digest} is corrupt: its content is {hashing.BytesRead} bytes with digest {actual} (expected {layer.Size} bytes, {layer.Digest})",
-                ExitCodes.VerificationFailed, inner);
     }
 
     /// <summary>Applies one uncompressed layer tar; <paramref name="layerName"/> names it in errors (e.g. "layer sha256:…").</summary>

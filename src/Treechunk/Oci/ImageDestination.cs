@@ -1,0 +1,39 @@
+namespace Treechunk.Oci;
+
+/// <summary>
+/// Somewhere images are written: an OCI layout, an oci-archive, a registry. Blobs first, then
+/// manifests, then tags; nothing is visible as an image until <see cref="Commit"/>, and a blob is
+/// kept only once its bytes match its digest.
+/// </summary>
+public interface IImageDestination : IDisposable
+{
+    string Name { get; }
+
+    bool HasBlob(Descriptor descriptor);
+
+    /// <summary>Stores a blob from a stream, verifying size and digest while it streams; on a mismatch nothing is kept.</summary>
+    void PutBlob(Descriptor descriptor, Stream content);
+
+    /// <summary>Stores a blob that is a local file already (a cached layer), by hardlink where the transport can.</summary>
+    void PutBlobFile(Descriptor descriptor, string path);
+
+    /// <summary>A blob whose digest is known only once it is written (a layer being compressed).</summary>
+    IBlobWriter CreateBlob();
+
+    void PutManifest(Descriptor descriptor, ReadOnlySpan<byte> raw);
+
+    /// <summary>Names a manifest or index under <paramref name="tag"/> (replacing what had it), or lists it untagged; takes effect at <see cref="Commit"/>.</summary>
+    void Tag(Descriptor descriptor, string? tag);
+
+    /// <summary>Makes what was written visible at once (index.json replaced last, an archive renamed into place).</summary>
+    void Commit();
+}
+
+/// <summary>A blob being written; disposed without <see cref="Commit"/>, nothing of it remains.</summary>
+public interface IBlobWriter : IDisposable
+{
+    Stream Stream { get; }
+
+    /// <summary>Names the finished blob (its digest, computed by the writer while writing).</summary>
+    void Commit(string digest);
+}
