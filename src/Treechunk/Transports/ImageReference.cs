@@ -28,7 +28,7 @@ public abstract record ImageReference
     /// <param name="force">Replace what is at the location when it is not an image of this kind.</param>
     public abstract IImageDestination OpenDestination(bool force);
 
-    public override string ToString() => $"{Transport}:{Location}{(Tag != null ? ":" + Tag : "")}{(Digest != null ? "@" + Digest : "")}";
+    public sealed override string ToString() => $"{Transport}:{Location}{(Tag != null ? ":" + Tag : "")}{(Digest != null ? "@" + Digest : "")}";
 
     public static ImageReference Parse(string text, ReferenceRole role = ReferenceRole.Source)
     {

@@ -13,7 +13,11 @@ public static class CraftedImage
     public static void Write(string layoutDir, params byte[][] layerTars) => Write(layoutDir, null, layerTars);
 
     /// <param name="labelsJson">JSON object text for config.Labels, or null.</param>
-    public static void Write(string layoutDir, string? labelsJson, params byte[][] layerTars)
+    public static void Write(string layoutDir, string? labelsJson, params byte[][] layerTars) =>
+        WriteWithConfig(layoutDir, diffIds => $"{{\"architecture\":\"amd64\",\"os\":\"linux\",{(labelsJson != null ? $"\"config\":{{\"Labels\":{labelsJson}}}," : "")}\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":{diffIds}}}}}", layerTars);
+
+    /// <summary>A layout whose config is the text <paramref name="config"/> makes from the diff_ids (a JSON array).</summary>
+    public static void WriteWithConfig(string layoutDir, Func<string, string> config, params byte[][] layerTars)
     {
         var blobs = Path.Join(layoutDir, "blobs", "sha256");
         Directory.CreateDirectory(blobs);
@@ -33,9 +37,9 @@ public static class CraftedImage
             diffIds.Add("sha256:" + Convert.ToHexStringLower(SHA256.HashData(tar)));
             layers.Add($"{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"{Put(gzBytes)}\",\"size\":{gzBytes.Length}}}");
         }
-        var config = Encoding.UTF8.GetBytes($"{{\"architecture\":\"amd64\",\"os\":\"linux\",{(labelsJson != null ? $"\"config\":{{\"Labels\":{labelsJson}}}," : "")}\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[{string.Join(",", diffIds.Select(d => $"\"{d}\""))}]}}}}");
-        var configDigest = Put(config);
-        var manifest = Encoding.UTF8.GetBytes($"{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{configDigest}\",\"size\":{config.Length}}},\"layers\":[{string.Join(",", layers)}]}}");
+        var configBytes = Encoding.UTF8.GetBytes(config("[" + string.Join(",", diffIds.Select(d => $"\"{d}\"")) + "]"));
+        var configDigest = Put(configBytes);
+        var manifest = Encoding.UTF8.GetBytes($"{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"{configDigest}\",\"size\":{configBytes.Length}}},\"layers\":[{string.Join(",", layers)}]}}");
         var manifestDigest = Put(manifest);
         File.WriteAllText(Path.Join(layoutDir, "oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
         File.WriteAllText(Path.Join(layoutDir, "index.json"),
