@@ -1,3 +1,4 @@
+using Treechunk.IO;
 using Treechunk.Oci;
 using Treechunk.Tar;
 using Treechunk.Trees;
@@ -89,25 +90,4 @@ public sealed record TarLayerFormat(Compression Compression, int Level, int Zstd
             _compressor.Dispose(); // ends the compressed stream, writing its trailer
         }
     }
-}
-
-/// <summary>A write-through stream that reports how many bytes passed.</summary>
-internal sealed class CountingStream(Stream inner, Action<int> counted) : Stream
-{
-    public override void Write(ReadOnlySpan<byte> buffer)
-    {
-        inner.Write(buffer);
-        counted(buffer.Length);
-    }
-
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-    public override void Flush() => inner.Flush();
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 }

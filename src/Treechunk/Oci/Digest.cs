@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Treechunk.IO;
 
 namespace Treechunk.Oci;
 
@@ -24,7 +25,7 @@ public static class Digest
 }
 
 /// <summary>A write-through stream that hashes and counts what passes, so a blob is digested while it is written.</summary>
-public sealed class HashingStream : Stream
+public sealed class HashingStream : WriteOnlyStream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -46,17 +47,9 @@ public sealed class HashingStream : Stream
         _inner.Write(buffer);
     }
 
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-    public override void WriteByte(byte value) => Write([value]);
     public override void Flush() => _inner.Flush();
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
     public override long Length => BytesWritten;
     public override long Position { get => BytesWritten; set => throw new NotSupportedException(); }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -70,7 +63,7 @@ public sealed class HashingStream : Stream
 }
 
 /// <summary>A read-through stream that hashes and counts what is read.</summary>
-public sealed class HashingReadStream : Stream
+public sealed class HashingReadStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -88,16 +81,7 @@ public sealed class HashingReadStream : Stream
         return n;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -1,3 +1,4 @@
+using Treechunk.IO;
 using ZstdSharp;
 
 namespace Treechunk.Oci;
@@ -10,32 +11,22 @@ namespace Treechunk.Oci;
 /// </summary>
 public sealed class Image : IDisposable
 {
-    private readonly bool _ownsSource;
+    private bool _ownsSource;
 
-    public IImageSource Source { get; }
+    public IImageSource Source { get; private init; } = null!;
     /// <summary>The manifest's descriptor (from the index that listed it, with its platform and annotations).</summary>
-    public Descriptor Descriptor { get; }
+    public Descriptor Descriptor { get; private init; } = null!;
     /// <summary>The index the reference named when the image was picked from one by platform, else null.</summary>
-    public Descriptor? IndexDescriptor { get; }
-    public byte[] RawManifest { get; }
-    public ImageManifest Manifest { get; }
-    public byte[] RawConfig { get; }
-    public ImageConfig Config { get; }
-    public IReadOnlyList<Layer> Layers { get; }
+    public Descriptor? IndexDescriptor { get; private init; }
+    public byte[] RawManifest { get; private init; } = null!;
+    public ImageManifest Manifest { get; private init; } = null!;
+    public byte[] RawConfig { get; private init; } = null!;
+    public ImageConfig Config { get; private init; } = null!;
+    public IReadOnlyList<Layer> Layers => _layers ??= Manifest.Layers.Select((l, i) => new Layer(this, i, l, Config.RootFs.DiffIds[i])).ToList();
+    private List<Layer>? _layers;
     public string Name => Source.Name;
 
-    private Image(IImageSource source, bool ownsSource, Descriptor descriptor, Descriptor? index, byte[] rawManifest, ImageManifest manifest, byte[] rawConfig, ImageConfig config)
-    {
-        Source = source;
-        _ownsSource = ownsSource;
-        Descriptor = descriptor;
-        IndexDescriptor = index;
-        RawManifest = rawManifest;
-        Manifest = manifest;
-        RawConfig = rawConfig;
-        Config = config;
-        Layers = manifest.Layers.Select((l, i) => new Layer(this, i, l, config.RootFs.DiffIds[i])).ToList();
-    }
+    private Image() { }
 
     /// <summary>
     /// Opens the image <paramref name="top"/> names: a manifest, or an index from which the
@@ -67,7 +58,11 @@ public sealed class Image : IDisposable
         var config = OciJson.Deserialize<ImageConfig>(rawConfig, $"config {manifest.Config.Digest}");
         if (config.RootFs.DiffIds.Count != manifest.Layers.Count)
             throw new TreechunkException($"image {chosen.Digest}: config lists {config.RootFs.DiffIds.Count} diff_ids for {manifest.Layers.Count} layers", ExitCodes.VerificationFailed);
-        return new Image(source, ownsSource, chosen, index, raw, manifest, rawConfig, config);
+        return new Image
+        {
+            Source = source, _ownsSource = ownsSource, Descriptor = chosen, IndexDescriptor = index,
+            RawManifest = raw, Manifest = manifest, RawConfig = rawConfig, Config = config,
+        };
     }
 
     /// <summary>The manifest of an index for a platform: matching os, architecture (and variant when asked); else the first image manifest.</summary>
@@ -117,7 +112,7 @@ public sealed class Layer
     /// <summary>Part of the blob (for partial reads); not verified here.</summary>
     public Stream OpenRange(long offset, long length) => _image.Source.OpenBlobRange(Descriptor, offset, length);
 
-    private sealed class UncompressedLayerStream : Stream
+    private sealed class UncompressedLayerStream : ReadOnlyStream
     {
         private readonly Layer _layer;
         private readonly VerifyingStream _blob;
@@ -160,17 +155,6 @@ public sealed class Layer
 
         /// <summary>Called by readers that hit a problem of their own (a bad tar header): the blob's digest speaks first.</summary>
         public string? CheckBlob() => _blob.DrainAndCheck();
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using Treechunk.IO;
 
 namespace Treechunk.Oci;
 
@@ -36,7 +37,7 @@ public static class LayerCompression
     {
         Compression.Gzip => new GZipStream(inner, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true),
         Compression.Zstd => Zstd.Compress(inner, level, zstdWorkers),
-        _ => new NonClosingStream(inner),
+        _ => new NonClosingWriteStream(inner),
     };
 
     /// <summary>A decompressing read stream for a layer of the given media type.</summary>
@@ -50,36 +51,4 @@ public static class LayerCompression
             return leaveOpen ? new NonClosingReadStream(inner) : inner;
         throw new TreechunkException($"unsupported layer media type '{mediaType}'");
     }
-}
-
-/// <summary>Passes writes through but leaves the inner stream open on dispose.</summary>
-internal sealed class NonClosingStream(Stream inner) : Stream
-{
-    public override void Write(ReadOnlySpan<byte> buffer) => inner.Write(buffer);
-    public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
-    public override void Flush() => inner.Flush();
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-}
-
-/// <summary>Passes reads through but leaves the inner stream open on dispose.</summary>
-internal sealed class NonClosingReadStream(Stream inner) : Stream
-{
-    public override int Read(Span<byte> buffer) => inner.Read(buffer);
-    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

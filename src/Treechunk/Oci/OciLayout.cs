@@ -226,35 +226,3 @@ public sealed class OciLayoutDestination : IImageDestination
         public void Dispose() => file.Dispose();
     }
 }
-
-/// <summary>A window of <c>length</c> bytes over a stream (which it owns).</summary>
-internal sealed class BoundedStream(Stream inner, long length) : Stream
-{
-    private long _left = length;
-
-    public override int Read(Span<byte> buffer)
-    {
-        if (_left <= 0 || buffer.IsEmpty) return 0;
-        if (buffer.Length > _left) buffer = buffer[..(int)_left];
-        int n = inner.Read(buffer);
-        _left -= n;
-        return n;
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => length;
-    public override long Position { get => length - _left; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) inner.Dispose();
-        base.Dispose(disposing);
-    }
-}

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Treechunk.IO;
 
 namespace Treechunk.Oci;
 
@@ -7,7 +8,7 @@ namespace Treechunk.Oci;
 /// the descriptor's size fails at once, and the end of the stream fails unless size and digest
 /// match. Every blob the library reads whole goes through this one check, whatever the transport.
 /// </summary>
-public sealed class VerifyingStream : Stream
+public sealed class VerifyingStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly Descriptor _expected;
@@ -46,8 +47,6 @@ public sealed class VerifyingStream : Stream
         return 0;
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     /// <summary>
     /// Reads whatever is left and says what is wrong with the blob, or null when it is right.
     /// For callers that met another error first (a decompressor choking on damaged bytes): the
@@ -85,15 +84,8 @@ public sealed class VerifyingStream : Stream
 
     private static TreechunkException Failure(string problem) => new(problem, ExitCodes.VerificationFailed);
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => _expected.Size;
     public override long Position { get => _read; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

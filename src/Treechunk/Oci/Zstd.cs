@@ -39,7 +39,7 @@ public static class Zstd
         {
             var parameters = new Dictionary<ZstdNet.ZSTD_cParameter, int>();
             if (workers > 0) parameters[ZstdNet.ZSTD_cParameter.ZSTD_c_nbWorkers] = workers;
-            return new ZstdNet.CompressionStream(new NonClosingStream(inner), new ZstdNet.CompressionOptions(null, parameters, level));
+            return new ZstdNet.CompressionStream(new IO.NonClosingWriteStream(inner), new ZstdNet.CompressionOptions(null, parameters, level));
         }
         var managed = new ZstdSharp.CompressionStream(inner, level, leaveOpen: true);
         if (workers > 0) managed.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_nbWorkers, workers);

@@ -217,7 +217,7 @@ public sealed partial class OstreeRepo
                 return Symlink(checksum, header);
             }
             if (size > long.MaxValue) throw Corrupt(checksum, $"impossible size {size}");
-            return new ContentObject(checksum, header, (long)size, new VerifyingStream(this, checksum, header, (long)size, fs, compressed: true));
+            return new ContentObject(checksum, header, (long)size, new ContentStream(this, checksum, header, (long)size, fs, compressed: true));
         }
         catch
         {
@@ -240,7 +240,7 @@ public sealed partial class OstreeRepo
         {
             var header = new FileHeader(st.Uid, st.Gid, st.Mode, "", LibC.ListXattrs(path));
             var size = fs.FileSize;
-            return new ContentObject(checksum, header, size, new VerifyingStream(this, checksum, header, size, fs, compressed: false));
+            return new ContentObject(checksum, header, size, new ContentStream(this, checksum, header, size, fs, compressed: false));
         }
         catch
         {
@@ -280,7 +280,7 @@ public sealed partial class OstreeRepo
             var header = new FileHeader(meta.Uid, meta.Gid, meta.Mode, "", meta.Xattrs);
             CheckFileType(checksum, header);
             var size = fs.FileSize;
-            return new ContentObject(checksum, header, size, new VerifyingStream(this, checksum, header, size, fs, compressed: false));
+            return new ContentObject(checksum, header, size, new ContentStream(this, checksum, header, size, fs, compressed: false));
         }
         catch
         {
@@ -300,7 +300,7 @@ public sealed partial class OstreeRepo
         {
             var header = new FileHeader(0, 0, st.Mode, "", []);
             var size = fs.FileSize;
-            return new ContentObject(checksum, header, size, new VerifyingStream(this, checksum, header, size, fs, compressed: false));
+            return new ContentObject(checksum, header, size, new ContentStream(this, checksum, header, size, fs, compressed: false));
         }
         catch
         {
@@ -365,7 +365,7 @@ public sealed partial class OstreeRepo
     /// checksum the moment the last byte (by the header's size) has been read. Never reads past
     /// that size except to make sure nothing follows it.
     /// </summary>
-    private sealed class VerifyingStream : Stream
+    private sealed class ContentStream : IO.ReadOnlyStream
     {
         private readonly OstreeRepo _repo;
         private readonly string _checksum;
@@ -381,7 +381,7 @@ public sealed partial class OstreeRepo
         private bool _done;
 
         /// <param name="file">The object file positioned at its content; raw deflate when <paramref name="compressed"/>.</param>
-        public VerifyingStream(OstreeRepo repo, string checksum, FileHeader header, long size, Stream file, bool compressed)
+        public ContentStream(OstreeRepo repo, string checksum, FileHeader header, long size, Stream file, bool compressed)
         {
             _repo = repo;
             _checksum = checksum;
@@ -404,13 +404,7 @@ public sealed partial class OstreeRepo
             }
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
         public override long Position { get => _read; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -452,11 +446,6 @@ public sealed partial class OstreeRepo
                 throw _repo.Corrupt(_checksum, $"{(_compressed ? "compressed content" : "content")} is longer than the {_size} bytes its header gives");
             _repo.VerifyChecksum(_checksum, _header, Hash.GetHashAndReset());
         }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

@@ -493,7 +493,7 @@ public sealed class TarReader : IDisposable
     }
 
     /// <summary>The content of the current member: a window over the archive that ends at its size.</summary>
-    private sealed class EntryStream(TarReader owner, long size, string entry) : Stream
+    private sealed class EntryStream(TarReader owner, long size, string entry) : IO.ReadOnlyStream
     {
         private long _remaining = -1;
         private bool _finished;
@@ -513,8 +513,6 @@ public sealed class TarReader : IDisposable
             return n;
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         internal void SkipRest()
         {
             if (_finished) return;
@@ -523,14 +521,7 @@ public sealed class TarReader : IDisposable
             _finished = true;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
         public override long Length => size;
         public override long Position { get => size - Remaining; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
