@@ -52,6 +52,7 @@ public sealed class NonClosingWriteStream(Stream inner) : WriteOnlyStream
 /// <summary>A window of <c>length</c> bytes over a stream, which it owns.</summary>
 public sealed class BoundedStream(Stream inner, long length) : ReadOnlyStream
 {
+    private readonly long _length = length;
     private long _left = length;
 
     public override int Read(Span<byte> buffer)
@@ -63,7 +64,7 @@ public sealed class BoundedStream(Stream inner, long length) : ReadOnlyStream
         return n;
     }
 
-    public override long Length => length;
+    public override long Length => _length;
 
     protected override void Dispose(bool disposing)
     {

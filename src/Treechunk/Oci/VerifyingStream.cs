@@ -115,7 +115,7 @@ public sealed class VerifyingStream : ReadOnlyStream
             read += n;
         }
         // The end must be reached for the check to run (and a longer blob fails it).
-        verifying.Read(new byte[1], 0, 1);
+        verifying.ReadByte();
         return bytes;
     }
 }
