@@ -55,5 +55,5 @@ public sealed class BuildProgress : IBuildProgress
         else if (_verbose) Console.Error.WriteLine($"layer {index + 1} done");
     }
 
-    public void Warning(string message) => Console.Error.WriteLine("warning: " + message);
+    public void Warning(string message) => Commands.Run.Warn(message);
 }

@@ -58,11 +58,13 @@ public static class Run
 
     private static void Error(string message, Exception? detail)
     {
-        Console.Error.WriteLine("treechunk: error: " + message.ReplaceLineEndings(" "));
+        // One printable line whatever the message holds: names with bytes that are not UTF-8 or
+        // control characters are escaped (\xNN) where they were formatted, and here as a last resort.
+        Console.Error.WriteLine("treechunk: error: " + Treechunk.Posix.FileNames.Display(message.ReplaceLineEndings(" ")));
         if (detail != null) Console.Error.WriteLine(detail.ToString());
     }
 
-    public static void Warn(string message) => Console.Error.WriteLine("warning: " + message);
+    public static void Warn(string message) => Console.Error.WriteLine("warning: " + Treechunk.Posix.FileNames.Display(message.ReplaceLineEndings(" ")));
 
     /// <summary>A step worth telling with --verbose, on stderr (stdout stays the result).</summary>
     public static void Log(string message)

@@ -131,7 +131,7 @@ public static class ChunkedImageBuilder
                 if (!paths[layer].Add(ancestor)) continue;
                 var dir = tree.Find(ancestor);
                 if (dir is not { Type: EntryType.Directory })
-                    throw new TreechunkException($"{e.Path}: parent {ancestor} is not a directory in the tree");
+                    throw new TreechunkException($"{Posix.FileNames.Display(e.Path)}: parent {Posix.FileNames.Display(ancestor)} is not a directory in the tree");
                 result[layer].Add(Filter(dir, keepSelinux));
             }
             if (paths[layer].Add(e.Path)) result[layer].Add(Filter(e, keepSelinux));

@@ -68,7 +68,7 @@ public static class ContentDefinedSplitter
     private static bool IsBoundary(string path, long size, long span)
     {
         Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.UTF8.GetBytes(path), hash);
+        SHA256.HashData(Posix.FileNames.Encode(path), hash);
         double h = BinaryPrimitives.ReadUInt64BigEndian(hash) / (double)ulong.MaxValue;
         return h < Math.Min(1.0, size / (double)Math.Max(1, span));
     }

@@ -1,4 +1,5 @@
 using Treechunk.Oci;
+using Treechunk.Posix;
 using Treechunk.Tar;
 using Treechunk.Trees;
 
@@ -215,7 +216,7 @@ public sealed class LayerApplier
         if (name.StartsWith(".wh..wh.", StringComparison.Ordinal))
         {
             // aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs) that some old layers carry.
-            _warn?.Invoke($"{_layerName}: ignoring unknown whiteout marker '{raw}'");
+            _warn?.Invoke($"{_layerName}: ignoring unknown whiteout marker '{FileNames.Display(raw)}'");
             return;
         }
         var victim = name[4..];
@@ -321,5 +322,5 @@ public sealed class LayerApplier
         Xattrs = e.Xattrs,
     };
 
-    private TreechunkException Refuse(string raw, string why) => new($"{_layerName}: refusing entry '{raw}': {why}");
+    private TreechunkException Refuse(string raw, string why) => new($"{_layerName}: refusing entry '{FileNames.Display(raw)}': {FileNames.Display(why)}");
 }

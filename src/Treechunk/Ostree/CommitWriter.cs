@@ -132,12 +132,18 @@ public static class CommitWriter
             for (int i = 0; i < entries.Count; i++)
             {
                 var e = entries[i];
+                // OSTree names and symlink targets are GVariant strings, which must be UTF-8;
+                // `ostree commit` refuses such names too ("Invalid UTF-8 in filename").
+                if (FileNames.HasEscapedBytes(e.Path))
+                    throw new TreechunkException($"{FileNames.Display(e.Path)}: the name is not valid UTF-8, and OSTree can only hold UTF-8 names");
+                if (e.Type == EntryType.Symlink && e.LinkTarget != null && FileNames.HasEscapedBytes(e.LinkTarget))
+                    throw new TreechunkException($"{FileNames.Display(e.Path)}: the symlink target '{FileNames.Display(e.LinkTarget)}' is not valid UTF-8, and OSTree can only hold UTF-8 targets");
                 if (e.Type is EntryType.CharDevice or EntryType.BlockDevice or EntryType.Fifo)
                 {
                     var what = e.Type switch { EntryType.CharDevice => "character device", EntryType.BlockDevice => "block device", _ => "fifo" };
                     if (!options.SkipSpecialFiles)
-                        throw new TreechunkException($"{e.Path}: OSTree cannot store a {what} (use --skip-special-files to leave it out)");
-                    options.Warn?.Invoke($"skipping {what} {e.Path} (OSTree cannot store it)");
+                        throw new TreechunkException($"{FileNames.Display(e.Path)}: OSTree cannot store a {what} (use --skip-special-files to leave it out)");
+                    options.Warn?.Invoke($"skipping {what} {FileNames.Display(e.Path)} (OSTree cannot store it)");
                     layout.Skipped++;
                     continue;
                 }

@@ -27,6 +27,8 @@ public sealed record Maybe(object? Value, bool HasValue)
 /// </summary>
 public static class GVariant
 {
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
     public static byte[] Serialize(string signature, object value) => Serialize(TypeOf(signature), value);
 
     // The object formats' few signatures are parsed once, not once per object (thousands per
@@ -77,7 +79,14 @@ public static class GVariant
             {
                 var str = (string)value;
                 if (str.Contains('\0')) throw new GVariantException("GVariant strings cannot contain NUL");
-                s.Write(Encoding.UTF8.GetBytes(str));
+                try
+                {
+                    s.Write(StrictUtf8.GetBytes(str));
+                }
+                catch (EncoderFallbackException)
+                {
+                    throw new GVariantException("GVariant strings must be valid UTF-8");
+                }
                 s.WriteByte(0);
                 return;
             }
@@ -227,7 +236,7 @@ public static class GVariant
         if (body.Contains((byte)0)) throw new GVariantException("GVariant string contains NUL");
         try
         {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(body);
+            return StrictUtf8.GetString(body);
         }
         catch (DecoderFallbackException)
         {

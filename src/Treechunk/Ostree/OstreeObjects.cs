@@ -61,14 +61,12 @@ public static class OstreeObjects
 
     public static List<KeyValuePair<string, byte[]>> XattrsFromVariant(object value) =>
         ((List<object>)value).Cast<object[]>()
-            .Select(x => KeyValuePair.Create(Encoding.UTF8.GetString(((byte[])x[0]).AsSpan().TrimEnd((byte)0)), (byte[])x[1]))
+            .Select(x => KeyValuePair.Create(Posix.FileNames.Decode(((byte[])x[0]).AsSpan().TrimEnd((byte)0)), (byte[])x[1]))
             .ToList();
 
     private static byte[] NulTerminated(string s)
     {
-        var b = Encoding.UTF8.GetBytes(s);
-        Array.Resize(ref b, b.Length + 1);
-        return b;
+        return Posix.FileNames.EncodeZ(s);
     }
 
     public static string Sha256Hex(ReadOnlySpan<byte> data) => Convert.ToHexStringLower(SHA256.HashData(data));

@@ -177,10 +177,17 @@ public sealed class DpkgDatabase : IPackageDatabase
         {
             using var stream = OwnershipBuilder.OpenFile(tree, candidate);
             if (stream == null) continue;
+            // Lines are file names, which are bytes (Latin-1 names exist): decoded losslessly so
+            // they match the tree's paths.
             var paths = new List<string>();
-            using var reader = new StreamReader(stream, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
-            for (string? line; (line = reader.ReadLine()) != null;)
-                if (line.Length > 0) paths.Add(line);
+            using var all = new MemoryStream();
+            stream.CopyTo(all);
+            foreach (var line in all.GetBuffer().AsSpan(0, (int)all.Length).Split((byte)'\n'))
+            {
+                var bytes = all.GetBuffer().AsSpan(0, (int)all.Length)[line];
+                if (bytes.Length > 0 && bytes[^1] == (byte)'\r') bytes = bytes[..^1];
+                if (bytes.Length > 0) paths.Add(Posix.FileNames.Decode(bytes));
+            }
             return paths;
         }
         // A package can be installed with no list (stripped images): it simply owns nothing.

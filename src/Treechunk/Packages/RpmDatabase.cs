@@ -321,7 +321,8 @@ internal sealed class RpmHeader
                 throw Malformed($"tag {tag}: string {i} of {count} starts past the data store");
             int nul = data[pos..].IndexOf((byte)0);
             if (nul < 0) throw Malformed($"tag {tag}: string {i} of {count} is not terminated");
-            result[i] = Encoding.UTF8.GetString(data.Slice(pos, nul));
+            // Strings include file names, which are bytes: decoded losslessly to match the tree.
+            result[i] = Posix.FileNames.Decode(data.Slice(pos, nul));
             pos += nul + 1;
         }
         return result;

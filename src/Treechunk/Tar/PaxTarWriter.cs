@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Unicode;
+using Treechunk.Posix;
 using Treechunk.Trees;
 
 namespace Treechunk.Tar;
@@ -37,11 +39,16 @@ public sealed class PaxTarWriter : IDisposable
         string link = entry.LinkTarget ?? "";
 
         var pax = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
-        var nameBytes = Encoding.UTF8.GetBytes(name);
+        // Names are bytes (see FileNames): one that is not UTF-8 goes into the ustar fields as
+        // is when it fits, else into PAX records marked hdrcharset=BINARY, as GNU tar writes
+        // them and GNU tar and Go read them back byte for byte.
+        var nameBytes = FileNames.Encode(name);
         var (prefix, shortName) = SplitUstarName(nameBytes);
         if (shortName == null) pax["path"] = nameBytes;
-        var linkBytes = Encoding.UTF8.GetBytes(link);
+        var linkBytes = FileNames.Encode(link);
         if (linkBytes.Length > 100) pax["linkpath"] = linkBytes;
+        if ((pax.TryGetValue("path", out var p) && !Utf8.IsValid(p)) || (pax.TryGetValue("linkpath", out var l) && !Utf8.IsValid(l)))
+            pax["hdrcharset"] = "BINARY"u8.ToArray();
         if (size > MaxOctal11) pax["size"] = Ascii(size.ToString());
         if (entry.Uid > MaxOctal7 || entry.Uid < 0) pax["uid"] = Ascii(((uint)entry.Uid).ToString());
         if (entry.Gid > MaxOctal7 || entry.Gid < 0) pax["gid"] = Ascii(((uint)entry.Gid).ToString());
@@ -119,7 +126,7 @@ public sealed class PaxTarWriter : IDisposable
         while (left > 0)
         {
             int n = content.Read(_copyBuffer, 0, (int)Math.Min(_copyBuffer.Length, left));
-            if (n == 0) throw new TreechunkException($"{path}: file shrank while it was being read (expected {size} bytes)", ExitCodes.EnvironmentError);
+            if (n == 0) throw new TreechunkException($"{FileNames.Display(path)}: file shrank while it was being read (expected {size} bytes)", ExitCodes.EnvironmentError);
             _out.Write(_copyBuffer, 0, n);
             left -= n;
         }
@@ -140,18 +147,23 @@ public sealed class PaxTarWriter : IDisposable
         foreach (var (key, value) in records)
         {
             // "<len> <key>=<value>\n" where len counts its own digits.
-            int baseLen = Encoding.UTF8.GetByteCount(key) + value.Length + 3;
+            var keyBytes = FileNames.Encode(key);
+            int baseLen = keyBytes.Length + value.Length + 3;
             int len = baseLen + 1;
             while (len.ToString().Length + baseLen != len) len++;
-            body.Write(Ascii(len + " " + key + "="));
+            body.Write(Ascii(len + " "));
+            body.Write(keyBytes);
+            body.WriteByte((byte)'=');
             body.Write(value);
             body.WriteByte((byte)'\n');
         }
         // Deterministic header name, like Go's archive/tar: dir/PaxHeaders.0/base.
-        var name = Encoding.UTF8.GetString(nameBytes).TrimEnd('/');
-        int slash = name.LastIndexOf('/');
-        var paxName = (slash >= 0 ? name[..slash] + "/" : "") + "PaxHeaders.0/" + name[(slash + 1)..];
-        var paxNameBytes = Encoding.UTF8.GetBytes(paxName);
+        var name = nameBytes.AsSpan().TrimEnd((byte)'/');
+        int slash = name.LastIndexOf((byte)'/');
+        var paxNameBytes = new byte[name.Length + "PaxHeaders.0/".Length];
+        name[..(slash + 1)].CopyTo(paxNameBytes);
+        "PaxHeaders.0/"u8.CopyTo(paxNameBytes.AsSpan(slash + 1));
+        name[(slash + 1)..].CopyTo(paxNameBytes.AsSpan(slash + 1 + "PaxHeaders.0/".Length));
         Array.Clear(_header);
         var h = _header.AsSpan();
         paxNameBytes.AsSpan(0, Math.Min(100, paxNameBytes.Length)).CopyTo(h);

@@ -418,19 +418,8 @@ public sealed class TarReader : IDisposable
         return Utf8(nul >= 0 ? data[..nul] : data, "long name", name);
     }
 
-    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
-
-    private string Utf8(byte[] bytes, string what, string entry)
-    {
-        try
-        {
-            return StrictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            throw Corrupt($"{what} of {(entry.StartsWith("header at", StringComparison.Ordinal) ? entry : $"'{entry}'")} is not valid UTF-8");
-        }
-    }
+    /// <summary>Names are bytes: decoded losslessly (see <see cref="Posix.FileNames"/>), whatever hdrcharset says.</summary>
+    private static string Utf8(byte[] bytes, string what, string entry) => Posix.FileNames.Decode(bytes);
 
     private static bool IsXattrKey(string key) =>
         key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal) || key.StartsWith("LIBARCHIVE.xattr.", StringComparison.Ordinal);
@@ -443,7 +432,7 @@ public sealed class TarReader : IDisposable
 
     private static bool IsZero(byte[] block) => block.AsSpan().IndexOfAnyExcept((byte)0) < 0;
 
-    private TreechunkException Corrupt(string what) => new($"{_description}: {what}");
+    private TreechunkException Corrupt(string what) => new($"{_description}: {Posix.FileNames.Display(what)}");
 
     /// <summary>Reads until <paramref name="count"/> bytes or the end of the stream.</summary>
     private int ReadUpTo(byte[] buffer, int offset, int count)

@@ -123,7 +123,7 @@ public sealed class DirectoryTree : ITree
             var st = LibC.LStat(full);
             if (st.IsSocket)
             {
-                warnings.Add($"skipping socket {path} (sockets cannot be stored in an image)");
+                warnings.Add($"skipping socket {FileNames.Display(path)} (sockets cannot be stored in an image)");
                 continue;
             }
             var type = st.IsDirectory ? EntryType.Directory
@@ -132,7 +132,7 @@ public sealed class DirectoryTree : ITree
                 : st.IsCharDevice ? EntryType.CharDevice
                 : st.IsBlockDevice ? EntryType.BlockDevice
                 : st.IsFifo ? EntryType.Fifo
-                : throw new TreechunkException($"unsupported file type at {path}");
+                : throw new TreechunkException($"unsupported file type at {FileNames.Display(path)}");
             var entry = new TreeEntry
             {
                 Path = path,

@@ -20,7 +20,7 @@ public partial class LayeringTests
         ["Transports"] = ["Oci", "IO"],
         ["Layers"] = ["Oci", "Tar", "Trees", "Posix", "IO"],
         ["Packages"] = ["Trees", "Posix", "IO"],
-        ["Chunking"] = ["Packages", "Trees", "IO"],
+        ["Chunking"] = ["Packages", "Trees", "Posix", "IO"],
         ["Ostree"] = ["Trees", "Posix", "IO"],
         ["Build"] = ["Chunking", "Packages", "Layers", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Encapsulation"] = ["Build", "Chunking", "Layers", "Ostree", "Oci", "Trees", "Posix", "IO"],
