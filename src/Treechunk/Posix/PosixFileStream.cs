@@ -61,20 +61,30 @@ public sealed class PosixFileStream : Stream
             _position += buffer.Length;
             return;
         }
-        while (!buffer.IsEmpty)
+        // Pieces end on hole-unit boundaries of the file, so a hole is always whole blocks; runs
+        // of pieces with data go out in one write.
+        int runStart = 0, at = 0;
+        while (at < buffer.Length)
         {
-            // Pieces end on hole-unit boundaries of the file, so a hole is always whole blocks.
-            int piece = (int)Math.Min(buffer.Length, HoleUnit - (_position % HoleUnit));
-            var part = buffer[..piece];
-            if (piece == HoleUnit && part.IndexOfAnyExcept((byte)0) < 0) _pendingHole += piece;
-            else
+            int piece = (int)Math.Min(buffer.Length - at, HoleUnit - ((_position + at) % HoleUnit));
+            if (piece == HoleUnit && buffer.Slice(at, piece).IndexOfAnyExcept((byte)0) < 0)
             {
-                FlushHole();
-                LibC.WriteAll(_fd, part);
+                if (at > runStart)
+                {
+                    FlushHole();
+                    LibC.WriteAll(_fd, buffer[runStart..at]);
+                }
+                _pendingHole += piece;
+                runStart = at + piece;
             }
-            _position += piece;
-            buffer = buffer[piece..];
+            at += piece;
         }
+        if (at > runStart)
+        {
+            FlushHole();
+            LibC.WriteAll(_fd, buffer[runStart..at]);
+        }
+        _position += buffer.Length;
     }
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
