@@ -15,8 +15,7 @@ public static class Program
               treechunk oci layers ./image
               treechunk oci verify-layers oci:./image:latest
             """);
-        root.Options.Add(GlobalOptions.Verbose);
-        root.Options.Add(GlobalOptions.Debug);
+        foreach (var o in GlobalOptions.All) root.Options.Add(o);
         root.Subcommands.Add(ComposeCommands.Create());
         root.Subcommands.Add(OciCommands.Create());
         root.Subcommands.Add(OstreeCommands.Create());

@@ -11,6 +11,14 @@ public static class GlobalOptions
     public static readonly Option<bool> Debug = new("--debug") { Description = "Show full details (stack traces) for errors", Recursive = true };
 
     public static Option<bool> Json() => new("--json") { Description = "Print the result as JSON for scripts" };
+
+    // Registry access, for every command that names a docker:// image.
+    public static readonly Option<bool> Insecure = new("--insecure") { Description = "Registries: allow plain HTTP and unverified TLS (also per registry: insecure = true in registries.conf)", Recursive = true };
+    public static readonly Option<string?> Username = new("--username") { Description = "Registries: user name (with --password or --password-stdin; default: the auth files podman and docker use)", Recursive = true };
+    public static readonly Option<string?> Password = new("--password") { Description = "Registries: password (visible to other users in the process list: prefer --password-stdin)", Recursive = true };
+    public static readonly Option<bool> PasswordStdin = new("--password-stdin") { Description = "Registries: read the password from stdin", Recursive = true };
+
+    public static readonly Option[] All = [Verbose, Debug, Insecure, Username, Password, PasswordStdin];
 }
 
 /// <summary>
@@ -27,7 +35,15 @@ public static class Run
         _verbose = parse.GetValue(GlobalOptions.Verbose);
         try
         {
-            return body();
+            Registry.RegistryContext.Default = RegistryContextFrom(parse);
+            try
+            {
+                return body();
+            }
+            finally
+            {
+                Registry.RegistryContext.Default.Dispose();
+            }
         }
         catch (TreechunkException e)
         {
@@ -54,6 +70,26 @@ public static class Run
             Error($"internal error: {e.GetType().Name}: {e.Message.Split('\n')[0]} (please report it; --debug shows details)", debug ? e : null);
             return ExitCodes.InternalError;
         }
+    }
+
+    /// <summary>The registry session of this command: --insecure, and --username with --password or --password-stdin.</summary>
+    private static Registry.RegistryContext RegistryContextFrom(ParseResult parse)
+    {
+        var user = parse.GetValue(GlobalOptions.Username);
+        var password = parse.GetValue(GlobalOptions.Password);
+        if (parse.GetValue(GlobalOptions.PasswordStdin))
+        {
+            if (password != null) throw new TreechunkException("give --password or --password-stdin, not both");
+            password = Console.In.ReadToEnd().TrimEnd('\r', '\n');
+        }
+        if ((user == null) != (password == null))
+            throw new TreechunkException(user == null ? "--password needs --username" : "--username needs --password or --password-stdin");
+        return new Registry.RegistryContext
+        {
+            Insecure = parse.GetValue(GlobalOptions.Insecure),
+            ExplicitCredential = user != null ? new Registry.RegistryCredential(user, password!, "the command line") : null,
+            Log = _verbose ? Log : null,
+        };
     }
 
     private static void Error(string message, Exception? detail)

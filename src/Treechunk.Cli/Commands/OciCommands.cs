@@ -12,13 +12,14 @@ namespace Treechunk.Cli.Commands;
 
 public static class OciCommands
 {
-    private const string ImageHelp = "Image: oci:PATH[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], or a bare path (layout dir or archive file; its latest or only tag)";
+    private const string ImageHelp = "Image: docker://HOST/REPO[:TAG|@DIGEST], oci:PATH[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], or a bare path (layout dir or archive file; its latest or only tag)";
 
     public static Command Create()
     {
-        var oci = new Command("oci", "Look inside, verify, copy and extract OCI images");
+        var oci = new Command("oci", "Look inside, verify, copy, push, pull and extract OCI images");
         oci.Subcommands.Add(Inspect());
-        oci.Subcommands.Add(Copy());
+        TransferCommands.AddTo(oci);
+        oci.Subcommands.Add(RegistryCommands.Create());
         oci.Subcommands.Add(Layers());
         var chunk = new Command("chunk", "The image's chunks (layers) one by one");
         chunk.Subcommands.Add(ChunkList());
@@ -134,67 +135,6 @@ public static class OciCommands
                 foreach (var h in history)
                     Console.WriteLine($"  {h.Created ?? "-"}  {h.CreatedBy ?? ""}  {Shorten(h.Comment ?? "", 80)}");
             }
-            return ExitCodes.Ok;
-        }));
-        return cmd;
-    }
-
-    private static Command Copy()
-    {
-        var cmd = new Command("copy", """
-            Copy an image, or an index with every manifest it lists, from any image reference to
-            any other, like skopeo copy. Manifests, indexes and configs are copied as their stored
-            bytes, so the manifest digest is kept; blobs the destination already has are not
-            written again; every copied blob is checked against its digest as it streams.
-
-            The destination's tag is the one it names, else the source's, else latest.
-
-            Examples:
-              treechunk oci copy oci:./image:v1 oci-archive:./image.tar
-              treechunk oci copy oci-archive:./image.tar:v1 oci:./mirror:v1 --json
-              treechunk oci copy --platform linux/arm64 oci:./multi:latest oci:./arm64-only
-            """);
-        var source = new Argument<string>("SOURCE") { Description = ImageHelp };
-        var destination = new Argument<string>("DESTINATION") { Description = "oci:PATH[:TAG] or oci-archive:FILE[:TAG] (created when missing; other images in it are kept)" };
-        var platform = new Option<string?>("--platform") { Description = "From an index, copy only the image for OS/ARCH[/VARIANT] (default: the whole index)" };
-        var force = new Option<bool>("--force") { Description = "Replace a destination path that is not an OCI layout/archive" };
-        var json = GlobalOptions.Json();
-        cmd.Arguments.Add(source);
-        cmd.Arguments.Add(destination);
-        foreach (var o in new Option[] { platform, force, json }) cmd.Options.Add(o);
-        cmd.SetAction(p => Run.Guarded(p, () =>
-        {
-            var src = ImageReference.Parse(p.GetValue(source)!);
-            var dst = ImageReference.Parse(p.GetValue(destination)!, ReferenceRole.Destination);
-            using var from = src.OpenSource();
-            var top = from.Resolve(src.Tag, src.Digest);
-            if (p.GetValue(platform) is { } wanted)
-            {
-                if (!MediaTypes.IsIndex(top.MediaType)) throw new TreechunkException($"{src} is a single image, not an index: --platform does not apply");
-                var index = OciJson.Deserialize<ImageIndex>(from.ReadManifest(top), $"index {top.Digest}");
-                var want = Platforms.Parse(wanted);
-                top = index.Manifests.FirstOrDefault(m => m.Platform is { } pl && pl.Os == want.Os && pl.Architecture == want.Architecture &&
-                                                          (want.Variant == null || pl.Variant == want.Variant))
-                      ?? throw new TreechunkException($"index {top.Digest} has no image for {wanted} (it has: {string.Join(", ", index.Manifests.Select(m => m.Platform is { } pl ? $"{pl.Os}/{pl.Architecture}{(pl.Variant != null ? "/" + pl.Variant : "")}" : "no platform"))})");
-            }
-            var tag = dst.Tag ?? src.Tag ?? top.Annotations?.GetValueOrDefault(Annotations.RefName) ?? (src.Digest != null ? null : "latest");
-            using var to = dst.OpenDestination(p.GetValue(force));
-            var result = ImageCopier.Copy(from, top, to, tag, Run.Log);
-            if (p.GetValue(json))
-                Run.PrintJson(new JsonObject
-                {
-                    ["source"] = src.ToString(),
-                    ["destination"] = dst.ToString(),
-                    ["tag"] = tag,
-                    ["digest"] = top.Digest,
-                    ["media_type"] = top.MediaType,
-                    ["manifests"] = result.Manifests,
-                    ["blobs_copied"] = result.BlobsCopied,
-                    ["blobs_skipped"] = result.BlobsSkipped,
-                    ["bytes_copied"] = result.BytesCopied,
-                });
-            else
-                Console.WriteLine($"{dst.Transport}:{dst.Location}{(tag != null ? ":" + tag : "")} {top.Digest} ({result.BlobsCopied} blobs copied, {result.BlobsSkipped} already there, {Sizes.Format(result.BytesCopied)})");
             return ExitCodes.Ok;
         }));
         return cmd;

@@ -41,7 +41,7 @@ public static class ImageAssembler
         }
         var configBytes = OciJson.Serialize(config);
         var configDescriptor = new Descriptor { MediaType = MediaTypes.ImageConfig, Digest = Digest.Sha256(configBytes), Size = configBytes.Length };
-        destination.PutBlob(configDescriptor, new MemoryStream(configBytes));
+        destination.PutBlob(configDescriptor, BlobContent.FromBytes(configBytes));
         var manifest = new ImageManifest
         {
             Config = configDescriptor,

@@ -13,6 +13,9 @@ public static class ProcessRunner
 {
     public sealed record Result(int ExitCode, IReadOnlyList<string> Lines, IReadOnlyList<string> ErrorLines)
     {
+        /// <summary>What the program wrote to stdout, line by line.</summary>
+        public IReadOnlyList<string> OutputLines { get; init; } = [];
+
         /// <summary>The last non-empty line the program wrote to stderr, for a one-line error.</summary>
         public string LastError => ErrorLines.LastOrDefault(l => l.Trim().Length > 0)?.Trim() ?? "(no output on stderr)";
     }
@@ -20,7 +23,14 @@ public static class ProcessRunner
     /// <param name="env">Variables to set; a null value removes the variable.</param>
     /// <param name="installHint">Appended when the program cannot be started, e.g. "install it with: apt-get install dnf".</param>
     public static Result Run(string tool, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? env = null,
-        Action<string>? output = null, string? installHint = null)
+        Action<string>? output = null, string? installHint = null) => Run(tool, args, env, output, installHint, stdin: null);
+
+    /// <summary>Runs with <paramref name="stdin"/> as the program's input (a credential helper's question).</summary>
+    public static Result RunWithInput(string tool, IEnumerable<string> args, string stdin, string? installHint = null) =>
+        Run(tool, args, null, null, installHint, stdin);
+
+    private static Result Run(string tool, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? env,
+        Action<string>? output, string? installHint, string? stdin)
     {
         var psi = new ProcessStartInfo(tool)
         {
@@ -40,6 +50,7 @@ public static class ProcessRunner
 
         var lines = new List<string>();
         var errors = new List<string>();
+        var outputs = new List<string>();
         void OnLine(string? line, bool isError)
         {
             if (line == null) return;
@@ -47,7 +58,7 @@ public static class ProcessRunner
             lock (lines)
             {
                 lines.Add(line);
-                if (isError) errors.Add(line);
+                (isError ? errors : outputs).Add(line);
                 output?.Invoke(line);
             }
         }
@@ -67,10 +78,11 @@ public static class ProcessRunner
             p.ErrorDataReceived += (_, e) => OnLine(e.Data, true);
             p.BeginOutputReadLine();
             p.BeginErrorReadLine();
+            if (stdin != null) p.StandardInput.Write(stdin);
             p.StandardInput.Close();
             // The parameterless wait also waits for both streams to be read to the end.
             p.WaitForExit();
-            lock (lines) return new Result(p.ExitCode, lines.ToList(), errors.ToList());
+            lock (lines) return new Result(p.ExitCode, lines.ToList(), errors.ToList()) { OutputLines = outputs.ToList() };
         }
     }
 

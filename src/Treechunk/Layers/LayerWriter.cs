@@ -33,7 +33,7 @@ public static class LayerWriter
             var (diffId, uncompressed) = HashTar(tree, entries, settings.SourceDateEpoch);
             if (cache.TryReuse(diffId, settings.Format) is { } hit)
             {
-                destination.PutBlobFile(hit.Descriptor, hit.Path);
+                destination.PutBlob(hit.Descriptor, BlobContent.FromFile(hit.Path));
                 return new WrittenLayer(hit.Descriptor, diffId, uncompressed, entries.Count) { FromCache = true };
             }
             if (cache.CreateBlob() is { } cached)
@@ -46,7 +46,7 @@ public static class LayerWriter
                     path = cached.Commit(written.Descriptor.Digest);
                 }
                 cache.Record(written, settings.Format);
-                destination.PutBlobFile(written.Descriptor, path);
+                destination.PutBlob(written.Descriptor, BlobContent.FromFile(path));
                 return written;
             }
         }

@@ -2,25 +2,34 @@ namespace Treechunk.Oci;
 
 public sealed record CopyResult(Descriptor Descriptor, int BlobsCopied, int BlobsSkipped, long BytesCopied, int Manifests);
 
+/// <summary>Receives the progress of a copy; the CLI draws bars, tests ignore it.</summary>
+public interface ITransferProgress
+{
+    void BlobStarted(Descriptor blob);
+    void BlobProgress(Descriptor blob, long bytes);
+    /// <param name="skipped">The destination had it already.</param>
+    void BlobDone(Descriptor blob, bool skipped);
+}
+
 /// <summary>
 /// Moves an image, or a whole index with every manifest it lists, from any source to any
-/// destination: blobs the destination has are skipped, every copied blob is verified while it
-/// streams, manifests and indexes are copied as their stored bytes (so digests are kept), and the
-/// tag is set last.
+/// destination: blobs the destination has are skipped, the others go in parallel and are
+/// verified while they stream, manifests and indexes are copied as their stored bytes (so
+/// digests are kept) once their blobs are there, and the tag is set last.
 /// </summary>
 public static class ImageCopier
 {
     public static CopyResult Copy(IImageSource source, Descriptor top, IImageDestination destination, string? tag,
-        Action<string>? progress = null)
+        int parallel = 4, ITransferProgress? progress = null, Action<string>? log = null)
     {
-        var state = new State(source, destination, progress);
+        var state = new State(source, destination, Math.Max(1, parallel), progress, log);
         state.CopyManifest(top, 0);
         destination.Tag(top, tag);
         destination.Commit();
         return new CopyResult(top, state.Copied, state.Skipped, state.Bytes, state.Manifests);
     }
 
-    private sealed class State(IImageSource source, IImageDestination destination, Action<string>? progress)
+    private sealed class State(IImageSource source, IImageDestination destination, int parallel, ITransferProgress? progress, Action<string>? log)
     {
         private readonly HashSet<string> _done = new(StringComparer.Ordinal);
         public int Copied, Skipped, Manifests;
@@ -34,37 +43,49 @@ public static class ImageCopier
             if (MediaTypes.IsIndex(d.MediaType))
             {
                 var index = OciJson.Deserialize<ImageIndex>(raw, $"index {d.Digest}");
+                CopyBlobs(index.Manifests.Where(c => !MediaTypes.IsIndex(c.MediaType) && !MediaTypes.IsManifest(c.MediaType)).ToList());
                 foreach (var child in index.Manifests)
-                {
                     if (MediaTypes.IsIndex(child.MediaType) || MediaTypes.IsManifest(child.MediaType)) CopyManifest(child, depth + 1);
-                    else CopyBlob(child);
-                }
             }
             else if (MediaTypes.IsManifest(d.MediaType))
             {
                 var manifest = OciJson.Deserialize<ImageManifest>(raw, $"manifest {d.Digest}");
-                CopyBlob(manifest.Config);
-                foreach (var layer in manifest.Layers) CopyBlob(layer);
+                CopyBlobs([manifest.Config, .. manifest.Layers]);
             }
             else throw new TreechunkException($"{source.Name}: {d.Digest} has media type '{d.MediaType}', which is neither a manifest nor an index");
             Manifests++;
             destination.PutManifest(d, raw);
         }
 
+        private void CopyBlobs(List<Descriptor> blobs)
+        {
+            var todo = new List<Descriptor>();
+            foreach (var b in blobs)
+            {
+                Digest.Hex(b.Digest);
+                if (_done.Add(b.Digest)) todo.Add(b);
+            }
+            // Largest first, so the long transfers start at once and the pool drains evenly.
+            todo.Sort((a, b) => b.Size.CompareTo(a.Size));
+            Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = parallel }, CopyBlob);
+        }
+
         private void CopyBlob(Descriptor d)
         {
-            Digest.Hex(d.Digest);
-            if (!_done.Add(d.Digest)) return;
+            progress?.BlobStarted(d);
             if (destination.HasBlob(d))
             {
-                Skipped++;
-                progress?.Invoke($"skip {d.Digest} (already there)");
+                Interlocked.Increment(ref Skipped);
+                log?.Invoke($"skip {d.Digest} (already there)");
+                progress?.BlobDone(d, skipped: true);
                 return;
             }
-            progress?.Invoke($"copy {d.Digest} ({d.Size} bytes)");
-            destination.PutBlob(d, source.OpenBlob(d));
-            Copied++;
-            Bytes += d.Size;
+            log?.Invoke($"copy {d.Digest} ({d.Size} bytes)");
+            var content = BlobContent.FromSource(source, d);
+            destination.PutBlob(d, progress == null ? content : content.Observed(n => progress.BlobProgress(d, n)));
+            Interlocked.Increment(ref Copied);
+            Interlocked.Add(ref Bytes, d.Size);
+            progress?.BlobDone(d, skipped: false);
         }
     }
 }

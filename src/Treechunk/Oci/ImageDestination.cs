@@ -11,11 +11,11 @@ public interface IImageDestination : IDisposable
 
     bool HasBlob(Descriptor descriptor);
 
-    /// <summary>Stores a blob from a stream, verifying size and digest while it streams; on a mismatch nothing is kept.</summary>
-    void PutBlob(Descriptor descriptor, Stream content);
-
-    /// <summary>Stores a blob that is a local file already (a cached layer), by hardlink where the transport can.</summary>
-    void PutBlobFile(Descriptor descriptor, string path);
+    /// <summary>
+    /// Stores a blob, verifying size and digest while it streams; on a mismatch nothing is kept.
+    /// A local file (a cached layer) is hardlinked where the transport can.
+    /// </summary>
+    void PutBlob(Descriptor descriptor, BlobContent content);
 
     /// <summary>A blob whose digest is known only once it is written (a layer being compressed).</summary>
     IBlobWriter CreateBlob();

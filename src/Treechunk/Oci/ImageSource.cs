@@ -58,6 +58,16 @@ public static class ImageSources
         return tags.Count == 0 ? "none" : string.Join(", ", tags);
     }
 
+    /// <summary>The manifest of an index for exactly <paramref name="platform"/> (os, architecture, and variant when given).</summary>
+    public static Descriptor SelectPlatform(this IImageSource source, Descriptor index, Platform platform, string asked)
+    {
+        if (!MediaTypes.IsIndex(index.MediaType)) throw new TreechunkException($"{source.Name} is a single image, not an index: --platform does not apply");
+        var parsed = OciJson.Deserialize<ImageIndex>(source.ReadManifest(index), $"index {index.Digest}");
+        return parsed.Manifests.FirstOrDefault(m => m.Platform is { } pl && pl.Os == platform.Os && pl.Architecture == platform.Architecture &&
+                                                     (platform.Variant == null || pl.Variant == platform.Variant))
+               ?? throw new TreechunkException($"index {index.Digest} has no image for {asked} (it has: {string.Join(", ", parsed.Manifests.Select(m => m.Platform is { } pl ? $"{pl.Os}/{pl.Architecture}{(pl.Variant != null ? "/" + pl.Variant : "")}" : "no platform"))})");
+    }
+
     /// <summary>A descriptor for a manifest known only by its bytes (a digest reference to a blob no index lists).</summary>
     public static Descriptor DescribeManifest(byte[] raw, string digest, string name)
     {

@@ -164,15 +164,9 @@ public sealed class OciArchiveDestination : IImageDestination
 
     public bool HasBlob(Descriptor d) => _layout.HasBlob(d) || _existing?.HasBlob(d.Digest) == true;
 
-    public void PutBlob(Descriptor d, Stream content)
+    public void PutBlob(Descriptor d, BlobContent content)
     {
-        if (_existing?.HasBlob(d.Digest) == true) { content.Dispose(); return; }
-        _layout.PutBlob(d, content);
-    }
-
-    public void PutBlobFile(Descriptor d, string path)
-    {
-        if (!HasBlob(d)) _layout.PutBlobFile(d, path);
+        if (_existing?.HasBlob(d.Digest) != true) _layout.PutBlob(d, content);
     }
 
     public IBlobWriter CreateBlob() => _layout.CreateBlob();

@@ -172,17 +172,17 @@ public sealed class OciLayoutDestination : IImageDestination
 
     public bool HasBlob(Descriptor d) => new FileInfo(BlobPath(d.Digest)) is { Exists: true } f && f.Length == d.Size;
 
-    public void PutBlob(Descriptor d, Stream content)
+    public void PutBlob(Descriptor d, BlobContent content)
     {
-        using var verifying = new VerifyingStream(content, d, "blob");
+        if (content.LocalPath is { } path)
+        {
+            if (!HasBlob(d)) AtomicFile.PlaceCopy(path, BlobPath(d.Digest));
+            return;
+        }
+        using var verifying = new VerifyingStream(content.Open(), d, "blob");
         using var file = AtomicFile.CreateIn(BlobsDir, "blob");
         verifying.CopyTo(file.Stream, 1 << 17);
         file.CommitContentAddressed(BlobPath(d.Digest));
-    }
-
-    public void PutBlobFile(Descriptor d, string path)
-    {
-        if (!HasBlob(d)) AtomicFile.PlaceCopy(path, BlobPath(d.Digest));
     }
 
     public IBlobWriter CreateBlob() => new BlobWriter(this, AtomicFile.CreateIn(BlobsDir, "layer"));

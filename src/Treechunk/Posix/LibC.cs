@@ -221,6 +221,8 @@ public static unsafe partial class LibC
 
     public static bool IsRoot => geteuid() == 0;
 
+    public static uint EffectiveUid => geteuid();
+
     public readonly record struct FileStatus(
         uint Mode, uint Uid, uint Gid, uint Nlink, ulong Inode, ulong Device, long Size,
         long MTime, uint RdevMajor, uint RdevMinor)

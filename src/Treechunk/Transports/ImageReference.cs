@@ -1,4 +1,5 @@
 using Treechunk.Oci;
+using Treechunk.Registry;
 
 namespace Treechunk.Transports;
 
@@ -8,8 +9,9 @@ public enum ReferenceRole { Source, Destination }
 /// <summary>
 /// Where an image lives, one closed set of kinds parsed in one place for every command:
 /// <c>oci:PATH[:TAG|@DIGEST]</c> (an OCI layout directory), <c>oci-archive:FILE[:TAG|@DIGEST]</c>,
-/// or a bare path (an existing directory is a layout, an existing file an archive; an absent path
-/// is an archive when it ends in <c>.tar</c>, else a layout). Registries join next.
+/// <c>docker://HOST[:PORT]/REPO[:TAG|@DIGEST]</c> (a registry), or a bare path (an existing
+/// directory is a layout, an existing file an archive; an absent path is an archive when it ends
+/// in <c>.tar</c>, else a layout).
 /// </summary>
 public abstract record ImageReference
 {
@@ -36,11 +38,16 @@ public abstract record ImageReference
         ImageReference r;
         if (text.StartsWith("oci:", StringComparison.Ordinal)) r = Split(text[4..], text, p => new OciLayoutReference(p));
         else if (text.StartsWith("oci-archive:", StringComparison.Ordinal)) r = Split(text[12..], text, p => new OciArchiveReference(p));
-        else if (text.StartsWith("docker://", StringComparison.Ordinal) || text.StartsWith("docker-archive:", StringComparison.Ordinal) ||
+        else if (text.StartsWith("docker://", StringComparison.Ordinal))
+        {
+            var (name, tag, digest) = RegistryName.Parse(text[9..], text);
+            r = new DockerReference(name) { Tag = tag, Digest = digest };
+        }
+        else if (text.StartsWith("docker-archive:", StringComparison.Ordinal) ||
                  text.StartsWith("docker-daemon:", StringComparison.Ordinal) || text.StartsWith("containers-storage:", StringComparison.Ordinal))
-            throw new TreechunkException($"image reference '{text}': this transport is not supported yet (use oci:PATH[:TAG] or oci-archive:FILE[:TAG])");
+            throw new TreechunkException($"image reference '{text}': this transport is not supported yet (use docker://HOST/REPO[:TAG], oci:PATH[:TAG] or oci-archive:FILE[:TAG])");
         else if (text.Contains("://", StringComparison.Ordinal))
-            throw new TreechunkException($"image reference '{text}': unknown transport (use oci:PATH[:TAG] or oci-archive:FILE[:TAG])");
+            throw new TreechunkException($"image reference '{text}': unknown transport (use docker://HOST/REPO[:TAG], oci:PATH[:TAG] or oci-archive:FILE[:TAG])");
         else
         {
             // A bare path: never split a tag off it, since paths may contain ':'.
@@ -115,4 +122,16 @@ public sealed record OciArchiveReference(string Path) : ImageReference
     public override string Location => Path;
     public override IImageSource OpenSource() => OciArchiveSource.Open(Path);
     public override IImageDestination OpenDestination(bool force) => OciArchiveDestination.OpenOrCreate(Path, force);
+}
+
+/// <summary><c>docker://HOST/REPO</c>: a repository of a registry (docker.io when no host is named).</summary>
+public sealed record DockerReference(RegistryName Name) : ImageReference
+{
+    /// <summary>The registry session to use; null: the process's (<see cref="RegistryContext.Default"/>).</summary>
+    public RegistryContext? Context { get; init; }
+
+    public override string Transport => "docker";
+    public override string Location => "//" + Name;
+    public override IImageSource OpenSource() => new RegistrySource(Context ?? RegistryContext.Default, Name);
+    public override IImageDestination OpenDestination(bool force) => new RegistryDestination(Context ?? RegistryContext.Default, Name);
 }

@@ -123,7 +123,7 @@ public class OciArchiveInPlaceTests
         var md = new Descriptor { MediaType = MediaTypes.ImageManifest, Digest = Digest.Sha256(manifest), Size = manifest.Length };
         using (var dest = OciArchiveDestination.OpenOrCreate(tmp["a.tar"], force: false))
         {
-            dest.PutBlob(d, new MemoryStream(blob));
+            dest.PutBlob(d, BlobContent.FromBytes(blob));
             dest.PutManifest(md, manifest);
             dest.Tag(md, "t");
             dest.Commit();

@@ -17,7 +17,8 @@ public partial class LayeringTests
         ["Trees"] = ["Posix", "IO"],
         ["Tar"] = ["Trees", "Posix", "IO"],
         ["Oci"] = ["Tar", "Trees", "Posix", "IO"],
-        ["Transports"] = ["Oci", "IO"],
+        ["Registry"] = ["Oci", "IO", "Posix"],
+        ["Transports"] = ["Registry", "Oci", "IO"],
         ["Layers"] = ["Oci", "Tar", "Trees", "Posix", "IO"],
         ["Packages"] = ["Trees", "Posix", "IO"],
         ["Chunking"] = ["Packages", "Trees", "Posix", "IO"],
@@ -27,7 +28,7 @@ public partial class LayeringTests
         ["Compose"] = ["Encapsulation", "Build", "Chunking", "Packages", "Ostree", "Oci", "Trees", "Posix", "IO"],
     };
 
-    [GeneratedRegex(@"\b(?:using\s+Treechunk\.|Treechunk\.|(?<![\w.])(?=(?:Posix|IO|Trees|Tar|Oci|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose)\.[A-Z]))(?<folder>Posix|IO|Trees|Tar|Oci|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose)\b")]
+    [GeneratedRegex(@"\b(?:using\s+Treechunk\.|Treechunk\.|(?<![\w.])(?=(?:Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose)\.[A-Z]))(?<folder>Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose)\b")]
     private static partial Regex FolderReference();
 
     [Fact]

@@ -1,0 +1,240 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Treechunk.Chunking;
+using Treechunk.Oci;
+using Treechunk.Registry;
+using Treechunk.Transports;
+
+namespace Treechunk.Cli.Commands;
+
+/// <summary>oci copy, push, pull, tags: moving images between any two references.</summary>
+public static class TransferCommands
+{
+    private const string ImageHelp = "Image: docker://HOST/REPO[:TAG|@DIGEST], oci:PATH[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], or a bare path";
+
+    public static void AddTo(Command oci)
+    {
+        oci.Subcommands.Add(Copy());
+        oci.Subcommands.Add(Push());
+        oci.Subcommands.Add(Pull());
+        oci.Subcommands.Add(Tags());
+    }
+
+    /// <summary>Options every transfer has.</summary>
+    private sealed class TransferOptions
+    {
+        public readonly Option<string?> Platform = new("--platform") { Description = "From an index, copy only the image for OS/ARCH[/VARIANT] (default: the whole index)" };
+        public readonly Option<int> Parallel = new("--parallel") { Description = "Blobs transferred at once (default 4)", DefaultValueFactory = _ => 4 };
+        public readonly Option<string?> UploadChunkSize = new("--upload-chunk-size") { Description = "Upload to registries in resumable PATCH chunks of this size (e.g. 16M; default: registries.conf, else one request per blob)" };
+        public readonly Option<bool> Force = new("--force") { Description = "Replace a local destination path that is not an OCI layout/archive" };
+        public readonly Option<bool> Json = GlobalOptions.Json();
+
+        public void AddTo(Command c)
+        {
+            foreach (var o in new Option[] { Platform, Parallel, UploadChunkSize, Force, Json }) c.Options.Add(o);
+        }
+    }
+
+    /// <summary>The seed's way of naming a registry image: --registry, --repository, --tag or --digest.</summary>
+    private sealed class SeedReference
+    {
+        public readonly Option<string?> Registry = new("--registry") { Description = "Registry host[:port] (with --repository)" };
+        public readonly Option<string?> Repository = new("--repository") { Description = "Repository, e.g. example/myapp" };
+        public readonly Option<string?> Tag = new("--tag") { Description = "Tag (default latest)" };
+        public readonly Option<string?> Digest = new("--digest") { Description = "Manifest digest (pull only)" };
+
+        public void AddTo(Command c, bool digest)
+        {
+            c.Options.Add(Registry);
+            c.Options.Add(Repository);
+            c.Options.Add(Tag);
+            if (digest) c.Options.Add(Digest);
+        }
+
+        /// <summary>The docker:// reference the flags name, or null when none is given.</summary>
+        public DockerReference? From(ParseResult p)
+        {
+            var registry = p.GetValue(Registry);
+            var repository = p.GetValue(Repository);
+            if (registry == null && repository == null) return null;
+            if (registry == null || repository == null) throw new TreechunkException("give --registry and --repository together");
+            var host = RegistryName.ParseHost(registry);
+            var text = $"{host}/{repository}";
+            var tag = p.GetValue(Tag);
+            var digest = p.GetResult(Digest) != null ? p.GetValue(Digest) : null;
+            if (tag != null && digest != null) throw new TreechunkException("give --tag or --digest, not both");
+            var (name, _, _) = RegistryName.Parse(text, "--registry/--repository");
+            if (tag != null && !RegistryName.ValidTag(tag)) throw new TreechunkException($"invalid --tag '{tag}'");
+            if (digest != null) Oci.Digest.Hex(digest);
+            return new DockerReference(name) { Tag = tag, Digest = digest };
+        }
+    }
+
+    private static Command Copy()
+    {
+        var cmd = new Command("copy", """
+            Copy an image, or an index with every manifest it lists, from any image reference to
+            any other, like skopeo copy. Manifests, indexes and configs are copied as their stored
+            bytes, so the manifest digest is kept; blobs the destination already has are not
+            written again (a registry is asked first); every copied blob is checked against its
+            digest as it streams, and nothing is kept of a blob whose bytes are wrong.
+
+            The destination's tag is the one it names, else the source's, else latest.
+
+            Examples:
+              treechunk oci copy oci:./image:v1 oci-archive:./image.tar
+              treechunk oci copy oci-archive:./image.tar:v1 docker://registry.example:5000/os/base:v1
+              treechunk oci copy --platform linux/arm64 docker://quay.io/example/multi oci:./arm64-only
+            """);
+        var source = new Argument<string>("SOURCE") { Description = ImageHelp };
+        var destination = new Argument<string>("DESTINATION") { Description = "docker://HOST/REPO[:TAG], oci:PATH[:TAG] or oci-archive:FILE[:TAG] (created when missing; other images in it are kept)" };
+        var options = new TransferOptions();
+        cmd.Arguments.Add(source);
+        cmd.Arguments.Add(destination);
+        options.AddTo(cmd);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+            Transfer(p, options, ImageReference.Parse(p.GetValue(source)!), ImageReference.Parse(p.GetValue(destination)!, ReferenceRole.Destination))));
+        return cmd;
+    }
+
+    private static Command Push()
+    {
+        var cmd = new Command("push", """
+            Push an image to a registry: blobs the registry has are never sent again (HEAD
+            first), blobs it has in another repository are mounted, the rest are uploaded in
+            parallel (in resumable chunks with --upload-chunk-size), the manifest last.
+
+            Examples:
+              treechunk oci push ./oci-image docker://quay.io/example/myapp:latest
+              treechunk oci push --registry=quay.io --repository=example/myapp --tag=latest ./oci-image
+              echo "$PASSWORD" | treechunk oci push --username myuser --password-stdin ./oci-image docker://registry.example/app:1
+            """);
+        var image = new Argument<string>("IMAGE") { Description = "The image to push (oci:PATH[:TAG], oci-archive:FILE[:TAG], a bare path, or any reference)" };
+        var dest = new Argument<string?>("DESTINATION") { Description = "docker://HOST/REPO[:TAG] (or give --registry/--repository/--tag)", Arity = ArgumentArity.ZeroOrOne };
+        var seed = new SeedReference();
+        var options = new TransferOptions();
+        cmd.Arguments.Add(image);
+        cmd.Arguments.Add(dest);
+        seed.AddTo(cmd, digest: false);
+        options.AddTo(cmd);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var src = ImageReference.Parse(p.GetValue(image)!);
+            ImageReference dst = (p.GetValue(dest), seed.From(p)) switch
+            {
+                ({ } text, null) => ImageReference.Parse(text, ReferenceRole.Destination),
+                (null, { } flags) => flags,
+                (null, null) => throw new TreechunkException("name the destination: docker://HOST/REPO[:TAG] or --registry/--repository/--tag"),
+                _ => throw new TreechunkException("give the destination as docker://HOST/REPO[:TAG] or as --registry/--repository/--tag, not both"),
+            };
+            if (dst is not DockerReference) throw new TreechunkException($"push goes to a registry (docker://HOST/REPO[:TAG]), not {dst} (use oci copy)");
+            return Transfer(p, options, src, dst);
+        }));
+        return cmd;
+    }
+
+    private static Command Pull()
+    {
+        var cmd = new Command("pull", """
+            Pull an image from a registry into a local layout or archive. Every blob is checked
+            against its digest while it streams and before it is kept; blobs the destination
+            already has are not fetched again; a cut download resumes with Range.
+
+            Examples:
+              treechunk oci pull docker://quay.io/example/myapp:latest ./oci-image
+              treechunk oci pull --registry=quay.io --repository=example/myapp --digest=sha256:... ./oci-image
+            """);
+        var first = new Argument<string>("SOURCE_OR_DESTINATION") { Description = "docker://HOST/REPO[:TAG|@DIGEST] then the destination; or with --registry/--repository only the destination" };
+        var second = new Argument<string?>("DESTINATION") { Description = "Local destination: oci:PATH[:TAG], oci-archive:FILE[:TAG] or a bare path", Arity = ArgumentArity.ZeroOrOne };
+        var seed = new SeedReference();
+        var options = new TransferOptions();
+        cmd.Arguments.Add(first);
+        cmd.Arguments.Add(second);
+        seed.AddTo(cmd, digest: true);
+        options.AddTo(cmd);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var flags = seed.From(p);
+            var (srcText, dstText) = (p.GetValue(first)!, p.GetValue(second));
+            ImageReference src, dst;
+            if (flags != null)
+            {
+                if (dstText != null) throw new TreechunkException("with --registry/--repository give only the destination");
+                (src, dst) = (flags, ImageReference.Parse(srcText, ReferenceRole.Destination));
+            }
+            else
+            {
+                if (dstText == null) throw new TreechunkException("name the source (docker://HOST/REPO[:TAG|@DIGEST] or --registry/--repository) and the destination");
+                (src, dst) = (ImageReference.Parse(srcText), ImageReference.Parse(dstText, ReferenceRole.Destination));
+            }
+            if (src is not DockerReference) throw new TreechunkException($"pull comes from a registry (docker://HOST/REPO[:TAG|@DIGEST]), not {src} (use oci copy)");
+            return Transfer(p, options, src, dst);
+        }));
+        return cmd;
+    }
+
+    /// <summary>copy, push and pull: resolve, pick the platform, copy, report.</summary>
+    private static int Transfer(ParseResult p, TransferOptions options, ImageReference src, ImageReference dst)
+    {
+        var ctx = RegistryContext.Default;
+        if (p.GetValue(options.UploadChunkSize) is { } chunk) ctx.UploadChunkSize = Sizes.Parse(chunk, "--upload-chunk-size");
+        var parallel = p.GetValue(options.Parallel);
+        if (parallel is < 1 or > 64) throw new TreechunkException($"--parallel must be between 1 and 64 (got {parallel})");
+        using var from = src.OpenSource();
+        var top = from.Resolve(src.Tag, src.Digest);
+        if (p.GetValue(options.Platform) is { } wanted) top = from.SelectPlatform(top, Platforms.Parse(wanted), wanted);
+        var tag = dst.Tag ?? src.Tag ?? top.Annotations?.GetValueOrDefault(Oci.Annotations.RefName) ?? (src.Digest != null ? null : "latest");
+        bool json = p.GetValue(options.Json);
+        using var to = dst.OpenDestination(p.GetValue(options.Force));
+        var result = TransferProgress.Run(json, progress => ImageCopier.Copy(from, top, to, tag, parallel, progress, Run.Log));
+        var stats = ctx.Stats;
+        if (json)
+            Run.PrintJson(new JsonObject
+            {
+                ["source"] = src.ToString(),
+                ["destination"] = dst.ToString(),
+                ["tag"] = tag,
+                ["digest"] = top.Digest,
+                ["media_type"] = top.MediaType,
+                ["manifests"] = result.Manifests,
+                ["blobs_copied"] = result.BlobsCopied,
+                ["blobs_skipped"] = result.BlobsSkipped,
+                ["bytes_copied"] = result.BytesCopied,
+                ["blobs_mounted"] = stats.BlobsMounted,
+                ["bytes_sent"] = stats.BytesSent,
+                ["bytes_received"] = stats.BytesReceived,
+                ["retried"] = stats.Retries,
+                ["resumed"] = stats.Resumes,
+            });
+        else
+            Console.WriteLine($"{dst.Transport}:{dst.Location}{(tag != null ? ":" + tag : "")} {top.Digest} ({result.BlobsCopied} blobs copied{(stats.BlobsMounted > 0 ? $", {stats.BlobsMounted} mounted" : "")}, {result.BlobsSkipped} already there, {Sizes.Format(result.BytesCopied)})");
+        return ExitCodes.Ok;
+    }
+
+    private static Command Tags()
+    {
+        var cmd = new Command("tags", "List a registry repository's tags (all pages)\n\nExamples:\n  treechunk oci tags docker://quay.io/example/myapp\n  treechunk oci tags --registry quay.io --repository example/myapp --json");
+        var repo = new Argument<string?>("REPOSITORY") { Description = "docker://HOST/REPO (or --registry/--repository)", Arity = ArgumentArity.ZeroOrOne };
+        var seed = new SeedReference();
+        var json = GlobalOptions.Json();
+        cmd.Arguments.Add(repo);
+        cmd.Options.Add(seed.Registry);
+        cmd.Options.Add(seed.Repository);
+        cmd.Options.Add(json);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var reference = (p.GetValue(repo), seed.From(p)) switch
+            {
+                ({ } text, null) => ImageReference.Parse(text) as DockerReference ?? throw new TreechunkException($"{text}: tags are listed for a registry repository (docker://HOST/REPO)"),
+                (null, { } flags) => flags,
+                (null, null) => throw new TreechunkException("name the repository: docker://HOST/REPO or --registry/--repository"),
+                _ => throw new TreechunkException("give docker://HOST/REPO or --registry/--repository, not both"),
+            };
+            var tags = RegistryContext.Default.Client(reference.Name).Tags();
+            if (p.GetValue(json)) Run.PrintJson(new JsonArray(tags.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()));
+            else foreach (var t in tags) Console.WriteLine(t);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+}
