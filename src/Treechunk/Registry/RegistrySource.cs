@@ -71,12 +71,24 @@ public sealed class RegistrySource : IImageSource
         if (Digest.Sha256(bytes) != d.Digest || bytes.Length != d.Size)
             throw new TreechunkException($"{what} {d.Digest} is corrupt: the registry answered {bytes.Length} bytes with digest {Digest.Sha256(bytes)} (expected {d.Size} bytes)", ExitCodes.VerificationFailed);
         _manifests[d.Digest] = bytes;
+        if (MediaTypes.IsManifest(d.MediaType)) RememberBlobs(bytes);
         return bytes;
+    }
+
+    /// <summary>The repository has every blob its manifests name: a push elsewhere on the same registry can mount them.</summary>
+    private void RememberBlobs(byte[] manifest)
+    {
+        try
+        {
+            var m = OciJson.Deserialize<ImageManifest>(manifest, "manifest");
+            foreach (var blob in m.Layers.Append(m.Config))
+                if (blob.Digest.Length > 0) _ctx.Locations.Seen(_client.Endpoint, blob.Digest, _name.Repository);
+        }
+        catch (TreechunkException) { /* not ours to judge here; the reader reports a bad manifest */ }
     }
 
     public Stream OpenBlob(Descriptor d)
     {
-        _ctx.Locations.Seen(_client.Endpoint, d.Digest, _name.Repository);
         _ctx.Stats.Downloaded();
         return _client.OpenBlob(d);
     }
