@@ -65,6 +65,10 @@ public sealed class RegistryServer : IDisposable
         return $"auth:\n  htpasswd:\n    realm: treechunk-test-registry\n    path: {path}\n";
     });
 
+    /// <summary>A registry that wants Bearer tokens from <paramref name="tokens"/> and trusts its certificate.</summary>
+    public static RegistryServer StartWithToken(TokenServer tokens) => new(_ =>
+        $"auth:\n  token:\n    realm: {tokens.Realm}\n    service: {tokens.Service}\n    issuer: {tokens.Issuer}\n    rootcertbundle: {tokens.CertificatePemPath}\n");
+
     /// <summary>A registry with this text as its auth section (for tests of bad configurations).</summary>
     internal static RegistryServer StartWithAuthYaml(string authYaml) => new(_ => authYaml);
 
