@@ -217,9 +217,11 @@ public static class TransferCommands
         var repo = new Argument<string?>("REPOSITORY") { Description = "docker://HOST/REPO (or --registry/--repository)", Arity = ArgumentArity.ZeroOrOne };
         var seed = new SeedReference();
         var json = GlobalOptions.Json();
+        var pageSize = new Option<int>("--page-size") { Description = "Tags asked for per request (the registry's Link header leads to the next page)", DefaultValueFactory = _ => 1000 };
         cmd.Arguments.Add(repo);
         cmd.Options.Add(seed.Registry);
         cmd.Options.Add(seed.Repository);
+        cmd.Options.Add(pageSize);
         cmd.Options.Add(json);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
@@ -230,7 +232,8 @@ public static class TransferCommands
                 (null, null) => throw new TreechunkException("name the repository: docker://HOST/REPO or --registry/--repository"),
                 _ => throw new TreechunkException("give docker://HOST/REPO or --registry/--repository, not both"),
             };
-            var tags = RegistryContext.Default.Client(reference.Name).Tags();
+            if (p.GetValue(pageSize) is < 1 or > 10_000) throw new TreechunkException("--page-size must be between 1 and 10000");
+            var tags = RegistryContext.Default.Client(reference.Name).Tags(p.GetValue(pageSize));
             if (p.GetValue(json)) Run.PrintJson(new JsonArray(tags.Select(t => (JsonNode)JsonValue.Create(t)!).ToArray()));
             else foreach (var t in tags) Console.WriteLine(t);
             return ExitCodes.Ok;

@@ -24,6 +24,7 @@ public sealed partial class AuthHandler : DelegatingHandler
     private readonly Dictionary<string, Token> _tokens = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Challenge> _challenges = new(StringComparer.Ordinal);
     private readonly object _lock = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> _fetching = new(StringComparer.Ordinal);
 
     private sealed record Token(string Host, string Value, HashSet<string> Scopes, DateTimeOffset Expires);
     private sealed record Challenge(string Scheme, string? Realm, string? Service);
@@ -56,13 +57,27 @@ public sealed partial class AuthHandler : DelegatingHandler
         var credential = _credentials(host, repository);
         if (challenge.Scheme == "basic")
         {
-            if (credential == null) return response;
+            if (credential == null)
+            {
+                response.Dispose();
+                throw new TreechunkException($"{host}: authentication required (give --username/--password, or log in with treechunk oci registry auth)");
+            }
         }
         else
         {
             var wanted = new HashSet<string>(scopes, StringComparer.Ordinal);
             foreach (var s in ChallengeScopes(response.Headers.WwwAuthenticate)) wanted.Add(s);
-            await FetchToken(host, challenge, wanted, credential, cancellationToken).ConfigureAwait(false);
+            // Parallel requests that all met the challenge fetch one token, not one each.
+            var gate = _fetching.GetOrAdd(host + " " + string.Join(' ', wanted.Order(StringComparer.Ordinal)), _ => new SemaphoreSlim(1, 1));
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (!HasToken(host, wanted)) await FetchToken(host, challenge, wanted, credential, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
         }
         response.Dispose();
         var again = Clone(request);
@@ -98,6 +113,12 @@ public sealed partial class AuthHandler : DelegatingHandler
             var token = _tokens.Values.FirstOrDefault(t => t.Host == host && t.Expires > now && scopes.All(t.Scopes.Contains));
             if (token != null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Value);
         }
+    }
+
+    private bool HasToken(string host, IReadOnlyCollection<string> scopes)
+    {
+        var now = DateTimeOffset.UtcNow;
+        lock (_lock) return _tokens.Values.Any(t => t.Host == host && t.Expires > now && scopes.All(t.Scopes.Contains));
     }
 
     private async Task FetchToken(string host, Challenge challenge, HashSet<string> scopes, RegistryCredential? credential, CancellationToken ct)

@@ -50,11 +50,16 @@ public static class RegistryCheck
             using var request = new HttpRequestMessage(HttpMethod.Post, client.Api("blobs/uploads/"));
             using var response = client.Send(request);
             if (response.StatusCode != HttpStatusCode.Accepted) return (false, $"{(int)response.StatusCode} {response.ReasonPhrase}");
-            // Cancel the upload this opened: the check leaves nothing behind.
+            // Cancel the upload this opened, best effort (a registry may want more than push
+            // for a DELETE; an abandoned upload expires on its own).
             if (response.Headers.Location is { } location)
             {
-                using var cancel = new HttpRequestMessage(HttpMethod.Delete, new Uri(client.Api(""), location));
-                using var _ = client.Send(cancel);
+                try
+                {
+                    using var cancel = new HttpRequestMessage(HttpMethod.Delete, new Uri(client.Api(""), location));
+                    using var _ = client.Send(cancel);
+                }
+                catch (TreechunkException) { }
             }
             return (true, "allowed");
         }));

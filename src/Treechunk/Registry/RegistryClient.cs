@@ -141,7 +141,7 @@ public sealed class RegistryClient
         if (response.StatusCode == HttpStatusCode.NotFound) return null;
         if (!response.IsSuccessStatusCode) throw Failure(response, $"manifest {reference}");
         if (response.Content.Headers.ContentLength > MaxManifestSize)
-            throw new TreechunkException($"{Where}: manifest {reference} is {response.Content.Headers.ContentLength} bytes, more than the {MaxManifestSize} a manifest may have");
+            throw new TreechunkException($"{Where}: manifest {reference} is larger than 4 MiB ({response.Content.Headers.ContentLength} bytes), the most a manifest may have");
         using var body = response.Content.ReadAsStream();
         var buffer = new MemoryStream();
         var chunk = new byte[1 << 16];
@@ -149,7 +149,7 @@ public sealed class RegistryClient
         {
             buffer.Write(chunk, 0, n);
             if (buffer.Length > MaxManifestSize)
-                throw new TreechunkException($"{Where}: manifest {reference} is more than the {MaxManifestSize} bytes a manifest may have");
+                throw new TreechunkException($"{Where}: manifest {reference} is larger than 4 MiB, the most a manifest may have");
         }
         var bytes = buffer.ToArray();
         _ctx.Stats.Received(bytes.Length);
@@ -330,11 +330,11 @@ public sealed class RegistryClient
         return new Uri(text + (text.Contains('?') ? "&" : "?") + "digest=" + Uri.EscapeDataString(digest));
     }
 
-    /// <summary>Every tag, following the Link header's pages.</summary>
-    public List<string> Tags()
+    /// <summary>Every tag, following the Link header's pages of <paramref name="pageSize"/> tags.</summary>
+    public List<string> Tags(int pageSize = 1000)
     {
         var tags = new List<string>();
-        var next = Api("tags/list?n=1000");
+        var next = Api($"tags/list?n={pageSize}");
         for (int pages = 0; next != null && pages < 10_000; pages++)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, next);
