@@ -16,6 +16,8 @@ public class ImageReferenceTests
     [InlineData("oci:/srv/img@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "oci", "/srv/img", null, "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")]
     [InlineData("/nonexistent/dir/img.tar", "oci-archive", "/nonexistent/dir/img.tar", null, null)]
     [InlineData("/nonexistent/dir/img", "oci", "/nonexistent/dir/img", null, null)]
+    [InlineData("docker://quay.io/a/b:c", "docker", "//quay.io/a/b", "c", null)]
+    [InlineData("docker://127.0.0.1:5000/os/base@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "docker", "//127.0.0.1:5000/os/base", null, "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")]
     public void Parses_each_kind(string text, string transport, string location, string? tag, string? digest)
     {
         var r = ImageReference.Parse(text);
@@ -42,7 +44,9 @@ public class ImageReferenceTests
     [InlineData("oci:/x:", "empty tag")]
     [InlineData("oci:/x:bad!tag", "invalid tag")]
     [InlineData("oci:/x@sha256:abc", "invalid or unsupported digest")]
-    [InlineData("docker://quay.io/a/b:c", "not supported yet")]
+    [InlineData("docker-archive:/x.tar", "not supported yet")]
+    [InlineData("containers-storage:localhost/x", "not supported yet")]
+    [InlineData("docker://Quay.io/A/b:c", "docker://Quay.io/A/b:c")]
     [InlineData("ftp://x/y", "unknown transport")]
     public void Refuses_bad_references(string text, string message) =>
         Assert.Contains(message, Assert.Throws<TreechunkException>(() => ImageReference.Parse(text)).Message);
