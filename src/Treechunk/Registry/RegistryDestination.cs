@@ -8,8 +8,10 @@ namespace Treechunk.Registry;
 /// A registry repository as an image destination. A blob the repository has (HEAD) is never
 /// sent; one seen in another repository of the same registry is mounted; anything else is
 /// uploaded, in one request or in resumable chunks. Layers a build compresses are staged in a
-/// temp file first (a registry names blobs by digest, known only at the end). Manifests go up by
-/// digest as they come, tags at the commit.
+/// temp file first (a registry names blobs by digest, known only at the end). Manifests go up at
+/// the commit, in the order they came (an index after its children, which the registry checks):
+/// a tagged one by its tag alone, one request as skopeo makes, the others by digest unless the
+/// repository has them. Until then no manifest names what the push left half done.
 /// </summary>
 public sealed class RegistryDestination : IImageDestination
 {
@@ -17,6 +19,7 @@ public sealed class RegistryDestination : IImageDestination
     private readonly RegistryName _name;
     private readonly RegistryClient _client;
     private readonly ConcurrentDictionary<string, (string MediaType, byte[] Bytes)> _manifests = new(StringComparer.Ordinal);
+    private readonly List<string> _manifestOrder = [];
     private readonly ConcurrentDictionary<string, bool> _present = new(StringComparer.Ordinal);
     private readonly List<(Descriptor Descriptor, string? Tag)> _tags = [];
     private readonly Lazy<TempDirectory> _staging = new(() => TempDirectory.Create("push"));
@@ -76,9 +79,8 @@ public sealed class RegistryDestination : IImageDestination
     {
         var bytes = raw.ToArray();
         if (Digest.Sha256(bytes) != d.Digest) throw new InvalidOperationException($"manifest bytes do not match descriptor {d.Digest}");
-        _manifests[d.Digest] = (d.MediaType, bytes);
-        if (_client.HasManifest(d.Digest)) return;
-        _client.PutManifest(d.Digest, d.MediaType, bytes);
+        if (_manifests.TryAdd(d.Digest, (d.MediaType, bytes)))
+            lock (_manifestOrder) _manifestOrder.Add(d.Digest);
     }
 
     public void Tag(Descriptor d, string? tag)
@@ -88,17 +90,30 @@ public sealed class RegistryDestination : IImageDestination
 
     public void Commit()
     {
-        List<(Descriptor, string?)> tags;
+        List<(Descriptor Descriptor, string? Tag)> tags;
+        List<string> order;
         lock (_tags)
         {
             tags = _tags.ToList();
             _tags.Clear();
         }
-        foreach (var (d, tag) in tags)
+        lock (_manifestOrder)
         {
-            if (tag == null) continue; // pushed by digest already
-            if (!_manifests.TryGetValue(d.Digest, out var m)) throw new InvalidOperationException($"tag {tag} names manifest {d.Digest}, which was not written");
-            _client.PutManifest(tag, m.MediaType, m.Bytes);
+            order = _manifestOrder.ToList();
+            _manifestOrder.Clear();
+        }
+        foreach (var (d, _) in tags)
+            if (!_manifests.ContainsKey(d.Digest)) throw new InvalidOperationException($"a tag names manifest {d.Digest}, which was not written");
+        foreach (var digest in order)
+        {
+            var (mediaType, bytes) = _manifests[digest];
+            var named = tags.Where(t => t.Descriptor.Digest == digest && t.Tag != null).Select(t => t.Tag!).Distinct(StringComparer.Ordinal).ToList();
+            if (named.Count == 0)
+            {
+                if (!_client.HasManifest(digest)) _client.PutManifest(digest, mediaType, bytes);
+                continue;
+            }
+            foreach (var tag in named) _client.PutManifest(tag, mediaType, bytes);
         }
         _ctx.Locations.Save();
     }
