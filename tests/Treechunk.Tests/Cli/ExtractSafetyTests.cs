@@ -19,6 +19,8 @@ public class ExtractSafetyTests
         Assert.Contains(named, line);
         Assert.False(File.Exists(Path.Join(Path.GetTempPath(), "pwned.txt")));
         Assert.False(File.Exists(Path.Join(tmp.Path, "escape.txt")));
+        Assert.False(File.Exists("/etc/absolute-escape.txt")); // the real target of the absolute entry
+        Assert.False(File.Exists("/tmp/pwned.txt"));           // through the symlink to /tmp
         // Rechunking the same image refuses it too.
         Assert.Contains(named, TreechunkCli.Fails(2, "compose", "build-chunked-oci", "--from", tmp["image"], "--output", $"oci:{tmp["re"]}"));
         Assert.False(File.Exists(Path.Join(tmp["re"], "index.json")));

@@ -5,12 +5,13 @@ namespace Treechunk.Tests.Compose;
 
 /// <summary>
 /// A real apt compose (mmdebstrap) of a small package set, shared by the tests below: the
-/// first build-ostree runs once; package downloads are cached across test runs.
+/// first build-ostree runs once, with a package and layer cache of its own (in its temp dir, so
+/// nothing a test asserts on comes from an earlier run).
 /// </summary>
 public sealed class AptComposeFixture : IDisposable
 {
     public TempDir Dir { get; } = new("compose");
-    public static string PackageCache => Path.Join(Environment.GetEnvironmentVariable("TREECHUNK_CACHE") ?? "/var/cache/treechunk", "compose-tests");
+    public string CacheDir => Dir["cache"];
     public string Treefile => Dir["tf/treefile.yaml"];
     public string Repo => Dir["repo"];
     public string Image => Dir["image"];
@@ -45,14 +46,14 @@ public sealed class AptComposeFixture : IDisposable
         File.WriteAllText(Path.Join(dir, "motd"), "hello from add-files\n");
     }
 
-    public static ProcResult BuildOstree(string treefile, string repo, string output, params string[] extra) =>
+    public static ProcResult BuildOstree(string treefile, string repo, string output, string cacheDir, params string[] extra) =>
         TreechunkCli.RunWithEnv(new Dictionary<string, string> { ["SOURCE_DATE_EPOCH"] = Epoch },
-            ["compose", "build-ostree", "--repo", repo, "--output-oci", output, "--cache-dir", PackageCache, .. extra, treefile]);
+            ["compose", "build-ostree", "--repo", repo, "--output-oci", output, "--cache-dir", cacheDir, .. extra, treefile]);
 
     public AptComposeFixture()
     {
         WriteTreefile(Dir["tf"], "openssl");
-        Build = BuildOstree(Treefile, Repo, $"oci:{Image}", "--cache-layers", "--metrics-file", Dir["metrics.json"]);
+        Build = BuildOstree(Treefile, Repo, $"oci:{Image}", CacheDir, "--cache-layers", "--metrics-file", Dir["metrics.json"]);
         Metrics = Build.ExitCode == 0 ? JsonNode.Parse(File.ReadAllText(Dir["metrics.json"]))! : new JsonObject();
     }
 
@@ -70,7 +71,7 @@ public class ComposeCommandTests(AptComposeFixture fx) : IClassFixture<AptCompos
         Proc.Check(Ostree, "--repo=" + fx.Repo, "fsck");
         var commit = Proc.Check(Ostree, "--repo=" + fx.Repo, "rev-parse", "test/bookworm").Trim();
         Assert.Equal("1", Proc.Check(Ostree, "--repo=" + fx.Repo, "show", "--print-metadata-key=version", commit).Trim().Trim('\''));
-        Proc.Check(Tools.Require("skopeo"), "inspect", $"oci:{fx.Image}:latest");
+        Assert.Equal("1", (string?)Peers.SkopeoAgrees($"oci:{fx.Image}:latest")["Labels"]!["version"]);
         using var tmp = new TempDir("compose-umoci");
         Proc.Check(Tools.Require("umoci"), "unpack", "--image", $"{fx.Image}:latest", tmp["bundle"]);
         var rootfs = tmp["bundle/rootfs"];
@@ -105,7 +106,7 @@ public class ComposeCommandTests(AptComposeFixture fx) : IClassFixture<AptCompos
     {
         Assert.True(fx.Build.ExitCode == 0, fx.Build.ToString());
         using var tmp = new TempDir("compose-repro");
-        var r = AptComposeFixture.BuildOstree(fx.Treefile, tmp["repo"], $"oci:{tmp["image"]}", "--json");
+        var r = AptComposeFixture.BuildOstree(fx.Treefile, tmp["repo"], $"oci:{tmp["image"]}", fx.CacheDir, "--json");
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Equal(Proc.Check(Ostree, "--repo=" + fx.Repo, "rev-parse", "test/bookworm").Trim(),
                      Proc.Check(Ostree, "--repo=" + tmp["repo"], "rev-parse", "test/bookworm").Trim());
@@ -120,7 +121,11 @@ public class ComposeCommandTests(AptComposeFixture fx) : IClassFixture<AptCompos
         using var tmp = new TempDir("compose-cache");
         AptComposeFixture.WriteTreefile(tmp["tf"], "openssl, less");
         Proc.Check("cp", "-a", fx.Repo, tmp["repo"]);
-        var r = AptComposeFixture.BuildOstree(tmp["tf/treefile.yaml"], tmp["repo"], $"oci:{tmp["image"]}", "--cache-layers", "--metrics-file", tmp["m.json"]);
+        // The fixture's build started from an empty cache: it reused nothing.
+        Assert.Equal(0, (int)fx.Metrics["packages_from_cache"]!);
+        Assert.Equal(0, (int)fx.Metrics["layers_reused"]!);
+        Proc.Check("cp", "-a", fx.CacheDir, tmp["cache"]);
+        var r = AptComposeFixture.BuildOstree(tmp["tf/treefile.yaml"], tmp["repo"], $"oci:{tmp["image"]}", tmp["cache"], "--cache-layers", "--metrics-file", tmp["m.json"]);
         Assert.True(r.ExitCode == 0, r.ToString());
         var m = JsonNode.Parse(File.ReadAllText(tmp["m.json"]))!;
         Assert.Equal("1.1", (string?)m["version"]);
@@ -137,7 +142,7 @@ public class ComposeCommandTests(AptComposeFixture fx) : IClassFixture<AptCompos
         File.AppendAllText(tmp["tf/treefile.yaml"], "");
         var text = File.ReadAllText(tmp["tf/treefile.yaml"]).Replace("echo composed > /etc/composed-by", "echo 'boom: no such thing' >&2; exit 7");
         File.WriteAllText(tmp["tf/treefile.yaml"], text);
-        var line = TreechunkCli.Fails(2, ["compose", "build-ostree", "--repo", tmp["repo"], "--output-oci", $"oci:{tmp["image"]}", "--cache-dir", AptComposeFixture.PackageCache, tmp["tf/treefile.yaml"]]);
+        var line = TreechunkCli.Fails(2, ["compose", "build-ostree", "--repo", tmp["repo"], "--output-oci", $"oci:{tmp["image"]}", "--cache-dir", tmp["cache"], tmp["tf/treefile.yaml"]]);
         Assert.Contains("exit code 7", line);
         Assert.Contains("boom: no such thing", line);
         Assert.False(File.Exists(Path.Join(tmp["repo"], "refs/heads/test/bookworm")));
@@ -149,7 +154,7 @@ public class ComposeCommandTests(AptComposeFixture fx) : IClassFixture<AptCompos
     {
         using var tmp = new TempDir("compose-nopkg");
         AptComposeFixture.WriteTreefile(tmp["tf"], "nosuch-package-treechunk");
-        var line = TreechunkCli.Fails(null, ["compose", "tree", "--repo", tmp["repo"], "--cache-dir", AptComposeFixture.PackageCache, tmp["tf/treefile.yaml"]]);
+        var line = TreechunkCli.Fails(null, ["compose", "tree", "--repo", tmp["repo"], "--cache-dir", tmp["cache"], tmp["tf/treefile.yaml"]]);
         Assert.Contains("nosuch-package-treechunk", line);
     }
 }
