@@ -150,14 +150,14 @@ public static class ComposeCommands
                 var scanClock = System.Diagnostics.Stopwatch.StartNew();
                 using var tree = DirectoryTree.Open(rootfsPath, Run.Warn);
                 var scanSeconds = scanClock.Elapsed.TotalSeconds;
-                using var destination = dest.OpenDestination(options.Force);
+                using var destination = Run.OpenDestination(dest, options.Force);
                 result = BuildProgress.Run(verbose, json, progress => ChunkedImageBuilder.Build(tree, destination, options, progress));
                 result.Metrics.ScanSeconds = scanSeconds;
             }
             else
             {
                 using var source = Run.OpenImage(fromRef!);
-                using var destination = dest.OpenDestination(options.Force);
+                using var destination = Run.OpenDestination(dest, options.Force);
                 result = BuildProgress.Run(verbose, json, progress => ImageRechunk.Rechunk(source, destination, options, progress, Run.Warn));
             }
             if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result);
@@ -202,7 +202,7 @@ public static class ComposeCommands
             WarnAboutDepth(options);
             BuildWarmup.Start();
             bool json = p.GetValue(export.Json);
-            using var destination = output.OpenDestination(options.Force);
+            using var destination = Run.OpenDestination(output, options.Force);
             var result = BuildProgress.Run(p.GetValue(GlobalOptions.Verbose), json,
                 progress => OstreeImageExport.Export(r, p.GetValue(rev)!, destination, options, progress));
             if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result);
@@ -274,7 +274,7 @@ public static class ComposeCommands
             var buildOptions = export.ToBuildOptions(p, "treechunk compose build-ostree", output, tf.Oci);
             if (p.GetValue(export.Tag) == null && output.Tag != null) buildOptions = buildOptions with { Tag = output.Tag };
             WarnAboutDepth(buildOptions);
-            using var destination = output.OpenDestination(buildOptions.Force);
+            using var destination = Run.OpenDestination(output, buildOptions.Force);
             var options = ComposeOptionsFrom(p.GetValue(repo)!, p.GetValue(export.CacheDir), p.GetValue(export.Arch), verbose);
             var (compose, image) = BuildProgress.Run(verbose, asJson,
                 progress => ComposeRunner.BuildOstree(tf, PackageBackends.For(tf), options, destination, buildOptions, progress));

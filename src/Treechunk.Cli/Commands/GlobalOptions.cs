@@ -130,4 +130,11 @@ public static class Run
         Log($"{image.Name}: manifest {image.Descriptor.Digest}, config {image.Manifest.Config.Digest}, {image.Layers.Count} layers");
         return image;
     }
+
+    /// <summary>Opens where an image goes, telling it with --verbose.</summary>
+    public static Oci.IImageDestination OpenDestination(ImageReference reference, bool force)
+    {
+        Log($"writing to {reference}");
+        return reference.OpenDestination(force);
+    }
 }

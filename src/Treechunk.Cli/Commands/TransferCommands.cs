@@ -185,7 +185,7 @@ public static class TransferCommands
         if (p.GetValue(options.Platform) is { } wanted) top = from.SelectPlatform(top, Platforms.Parse(wanted), wanted);
         var tag = dst.Tag ?? src.Tag ?? top.Annotations?.GetValueOrDefault(Oci.Annotations.RefName) ?? (src.Digest != null ? null : "latest");
         bool json = p.GetValue(options.Json);
-        using var to = dst.OpenDestination(p.GetValue(options.Force));
+        using var to = Run.OpenDestination(dst, p.GetValue(options.Force));
         var result = TransferProgress.Run(json, progress => ImageCopier.Copy(from, top, to, tag, parallel, progress, Run.Log));
         var stats = ctx.Stats;
         if (json)

@@ -231,17 +231,17 @@ public class OstreeWriteTests
         BuildTree(tmp["tree"]);
         var repo = tmp["repo"];
         TreechunkCli.Check("ostree", "init", "--repo", repo, "--mode", mode);
-        TreechunkCli.Check("ostree", "commit", "--repo", repo, "--branch=b", tmp["tree"]);
+        TreechunkCli.Check("ostree", "commit", "--repo", repo, "--branch=os/main", tmp["tree"]);
         Assert.Contains("no errors found", Ostree($"--repo={repo}", "fsck"));
 
         // As root a checkout restores owners, modes and xattrs from either mode.
-        Ostree($"--repo={repo}", "checkout", "b", tmp["out"]);
+        Ostree($"--repo={repo}", "checkout", "os/main", tmp["out"]);
         TreeSnapshot.AssertEqual(Snapshot(tmp["tree"]), Snapshot(tmp["out"]));
 
         // A user-mode checkout (what an unprivileged user gets) keeps content and modes without
         // setuid/setgid/sticky; from bare-user it hardlinks the objects, whose modes are
         // (mode & 0775) | 0400, as ostree makes them.
-        Ostree($"--repo={repo}", "checkout", "-U", "b", tmp["out-user"]);
+        Ostree($"--repo={repo}", "checkout", "-U", "os/main", tmp["out-user"]);
         Func<int, int> userModes = m => m & 0x1FF;
         Func<int, int> objectModes = mode == "bare-user" ? m => (m & 0x1FD) | 0x100 : userModes;
         TreeSnapshot.AssertEqual(Snapshot(tmp["tree"], owners: false, xattrs: false, fileModes: objectModes),
@@ -297,15 +297,17 @@ public class OstreeWriteTests
         BuildTree(tmp["tree"]);
         var repo = tmp["repo"];
         TreechunkCli.Check("ostree", "init", "--repo", repo, "--mode", "archive");
-        var first = TreechunkCli.Check("ostree", "commit", "--repo", repo, "--branch=b", "--subject=one", tmp["tree"]).Trim();
+        // Not a ref like "b": ostree rev-parse reads a hex-looking name as a partial checksum
+        // first, and these commits (timestamped now) may start with it.
+        var first = TreechunkCli.Check("ostree", "commit", "--repo", repo, "--branch=os/main", "--subject=one", tmp["tree"]).Trim();
         var objectsAfterFirst = ObjectNames(repo).Count;
         File.WriteAllText(tmp["tree/etc/new-file"], "new\n");
-        var json = JsonNode.Parse(TreechunkCli.Check("ostree", "commit", "--repo", repo, "--branch=b", "--subject=two", tmp["tree"], "--json"))!;
+        var json = JsonNode.Parse(TreechunkCli.Check("ostree", "commit", "--repo", repo, "--branch=os/main", "--subject=two", tmp["tree"], "--json"))!;
         var second = (string)json["commit"]!;
         Assert.Equal(first, (string?)json["parent"]);
-        Assert.Equal("b", (string?)json["ref"]);
-        Assert.Equal(second, Ostree($"--repo={repo}", "rev-parse", "b").Trim());
-        Assert.Equal(first, Ostree($"--repo={repo}", "rev-parse", "b^").Trim());
+        Assert.Equal("os/main", (string?)json["ref"]);
+        Assert.Equal(second, Ostree($"--repo={repo}", "rev-parse", "os/main").Trim());
+        Assert.Equal(first, Ostree($"--repo={repo}", "rev-parse", "os/main^").Trim());
         // New: the file, the etc dirtree, the root dirtree, the commit. Everything else is shared.
         Assert.Equal(objectsAfterFirst + 4, ObjectNames(repo).Count);
         Assert.Contains("no errors found", Ostree($"--repo={repo}", "fsck"));

@@ -173,6 +173,22 @@ public class RegistryClientTests(SmallLayoutFixture fx) : IClassFixture<SmallLay
         Assert.True(tokens.TokensIssued() <= 3, string.Join("\n", tokens.Requests));
         Assert.Equal(fx.Digest, SkopeoDigest(dest, "--creds", "bob:builder-99"));
 
+        // Neither the password nor a token (a JWT: "eyJ...") shows in output, --verbose and
+        // --debug logs, or a metrics file, even when a step fails.
+        var loud = TreechunkCli.RunWithEnv(env, "compose", "build-chunked-oci", "--verbose", "--debug", "--insecure", "--username", "bob", "--password", "builder-99",
+            "--from", $"oci:{fx.Layout}:v1", "--output", $"docker://{registry.Host}/tok/rechunked:v1", "--metrics-file", tmp["metrics.json"]);
+        Assert.True(loud.ExitCode == 0, loud.ToString());
+        var denied = TreechunkCli.RunWithEnv(env, "oci", "push", "--verbose", "--debug", "--insecure", "--username", "reader", "--password", "read-only-1",
+            $"oci:{fx.Layout}:v1", $"docker://{registry.Host}/tok/denied:v1");
+        Assert.NotEqual(0, denied.ExitCode);
+        foreach (var text in new[] { loud.Stdout, loud.Stderr, File.ReadAllText(tmp["metrics.json"]), denied.Stdout, denied.Stderr })
+        {
+            Assert.DoesNotContain("builder-99", text);
+            Assert.DoesNotContain("read-only-1", text);
+            Assert.DoesNotContain("eyJ", text);
+        }
+        Assert.Contains("tok/rechunked", loud.Stderr); // the verbose log did say what it did
+
         var pulled = Json(env, "oci", "pull", "--insecure", "--username", "reader", "--password", "read-only-1", dest, $"oci:{tmp["pulled"]}");
         Assert.Equal(fx.Digest, (string)pulled["digest"]!);
         Assert.Contains("access denied", Fails(env, 2, "oci", "push", "--insecure", "--username", "reader", "--password", "read-only-1", $"oci:{fx.Layout}:v1", $"docker://{registry.Host}/tok/other:v1"));
