@@ -44,17 +44,19 @@ storage: { filesystem: { rootdirectory: $store }, delete: { enabled: true } }
 http: { addr: 127.0.0.1:$port }
 YML
 pidfile="$out/registry.pid"
-start_registry() {
-  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
-  rm -rf "$store"
-  docker-registry serve "$conf" >/dev/null 2>&1 & echo $! > "$pidfile"
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && return; sleep 0.05; done
-  echo "bench: registry did not start" >&2; exit 2
-}
+# A script, not a function: interleave.py runs --prepare in its own bash.
+cat > "$out/start-registry.sh" <<SH
+[ -f "$pidfile" ] && kill "\$(cat "$pidfile")" 2>/dev/null && sleep 0.2 || true
+rm -rf "$store"
+docker-registry serve "$conf" >/dev/null 2>&1 & echo \$! > "$pidfile"
+for _ in \$(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && exit 0; sleep 0.05; done
+echo "bench: registry did not start" >&2; exit 2
+SH
+start_registry() { bash "$out/start-registry.sh"; }
 trap '[ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true' EXIT
 export HOME="$out/registry-home" XDG_CACHE_HOME="$out/registry-home/cache"
 mkdir -p "$HOME"
-fresh="start_registry; rm -rf '$XDG_CACHE_HOME' '$HOME/.local/share/containers/cache' /var/lib/containers/cache/blob-info-cache-v1.*"
+fresh="bash '$out/start-registry.sh'; rm -rf '$XDG_CACHE_HOME' '$HOME/.local/share/containers/cache' /var/lib/containers/cache/blob-info-cache-v1.*"
 reg="127.0.0.1:$port"
 tc_push="'$cli' oci push --insecure oci:'$image':bench docker://$reg/bench/os:1"
 sk_push="skopeo copy -q --dest-tls-verify=false oci:'$image':bench docker://$reg/bench/os:1"

@@ -42,6 +42,7 @@ public sealed class RegistryContext : IDisposable
     private static RegistryContext? _default;
     private readonly ConcurrentDictionary<string, Uri> _bases = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _insecureHosts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, object> _probeLocks = new(StringComparer.Ordinal);
     private readonly SocketsHttpHandler _sockets;
     private readonly Lazy<RegistriesConf> _conf;
     private readonly Lazy<BlobLocations> _locations;
@@ -160,6 +161,16 @@ public sealed class RegistryContext : IDisposable
         var https = new Uri($"https://{endpoint}/");
         if (!insecure) return _bases.GetOrAdd(endpoint, https);
         _insecureHosts[endpoint] = true;
+        // One probe per endpoint, not one per parallel worker that asks first.
+        lock (_probeLocks.GetOrAdd(endpoint, _ => new object()))
+        {
+            if (_bases.TryGetValue(endpoint, out known)) return known;
+            return Probe(endpoint, https);
+        }
+    }
+
+    private Uri Probe(string endpoint, Uri https)
+    {
         try
         {
             using var probe = new HttpRequestMessage(HttpMethod.Get, new Uri(https, "v2/"));
