@@ -12,7 +12,7 @@ namespace Treechunk.Cli.Commands;
 
 public static class OciCommands
 {
-    private const string ImageHelp = "Image: docker://HOST/REPO[:TAG|@DIGEST], oci:PATH[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], or a bare path (layout dir or archive file; its latest or only tag)";
+    private const string ImageHelp = "Image: docker://HOST/REPO[:TAG|@DIGEST], oci:PATH[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], dir:CHUNK_DIR, or a bare path (layout dir, chunk dir or archive file; its latest or only tag)";
 
     public static Command Create()
     {
@@ -24,6 +24,7 @@ public static class OciCommands
         var chunk = new Command("chunk", "The image's chunks (layers) one by one");
         chunk.Subcommands.Add(ChunkList());
         chunk.Subcommands.Add(VerifyCommand("verify", "Verify every chunk: digest, size and diff_id (same as oci verify-layers)"));
+        TransferCommands.AddChunkCommands(chunk);
         oci.Subcommands.Add(chunk);
         oci.Subcommands.Add(VerifyCommand("verify-layers", "Verify every blob's digest and size and every layer's diff_id against the config"));
         oci.Subcommands.Add(VerifyContent());

@@ -10,7 +10,7 @@ namespace Treechunk.Cli.Commands;
 /// <summary>oci copy, push, pull, tags: moving images between any two references.</summary>
 public static class TransferCommands
 {
-    private const string ImageHelp = "Image: docker://HOST/REPO[:TAG|@DIGEST], oci:PATH[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], or a bare path";
+    private const string ImageHelp = "Image: docker://HOST/REPO[:TAG|@DIGEST], oci:PATH[:TAG|@DIGEST], oci-archive:FILE[:TAG|@DIGEST], dir:CHUNK_DIR, or a bare path";
 
     public static void AddTo(Command oci)
     {
@@ -173,6 +173,146 @@ public static class TransferCommands
         return cmd;
     }
 
+    /// <summary>
+    /// The seed's chunk commands: a chunk directory (skopeo's dir: format) filled from a registry,
+    /// sent to one, merged into an image, or split from one. Each is a copy with the chunk
+    /// directory on one side; upload and merge verify every chunk first.
+    /// </summary>
+    public static void AddChunkCommands(Command chunk)
+    {
+        chunk.Subcommands.Add(ChunkDownload());
+        chunk.Subcommands.Add(ChunkUpload());
+        chunk.Subcommands.Add(ChunkMerge());
+        chunk.Subcommands.Add(ChunkSplit());
+    }
+
+    private static Option<string> ChunksOption() => new("--chunks") { Description = "The chunk directory (skopeo's dir: format)", Required = true };
+
+    private static Command ChunkDownload()
+    {
+        var cmd = new Command("download", """
+            Download an image's chunks into a chunk directory: only those not already there with
+            the right digest (a wrong one is replaced), each verified while it streams, a cut
+            download resumed with Range. A re-run that has every chunk fetches only the manifest.
+
+            Examples:
+              treechunk oci chunk download --registry quay.io --repository example/os --tag 42 --chunks ./chunks
+              treechunk oci chunk download docker://quay.io/example/os@sha256:... --chunks ./chunks
+            """);
+        var source = new Argument<string?>("SOURCE") { Description = "docker://HOST/REPO[:TAG|@DIGEST] (or --registry/--repository/--tag|--digest)", Arity = ArgumentArity.ZeroOrOne };
+        var chunks = ChunksOption();
+        var seed = new SeedReference();
+        var options = new TransferOptions();
+        cmd.Arguments.Add(source);
+        cmd.Options.Add(chunks);
+        seed.AddTo(cmd, digest: true);
+        options.AddTo(cmd);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var src = RegistryReference(p.GetValue(source), seed.From(p), ReferenceRole.Source, "download");
+            return Transfer(p, options, src, new ChunkDirectoryReference(p.GetValue(chunks)!));
+        }));
+        return cmd;
+    }
+
+    private static Command ChunkUpload()
+    {
+        var cmd = new Command("upload", """
+            Upload a chunk directory to a registry: every chunk is verified against the manifest
+            first (a bad one is named and nothing is sent), then blob by blob as a push does
+            (HEAD skips, mounts, resumable chunked uploads with --upload-chunk-size), the
+            manifest last. Running it again sends nothing but the manifest.
+
+            Examples:
+              treechunk oci chunk upload --registry quay.io --repository example/os --tag 42 --chunks ./chunks
+              treechunk oci chunk upload docker://quay.io/example/os:42 --chunks ./chunks
+            """);
+        var dest = new Argument<string?>("DESTINATION") { Description = "docker://HOST/REPO[:TAG] (or --registry/--repository/--tag)", Arity = ArgumentArity.ZeroOrOne };
+        var chunks = ChunksOption();
+        var seed = new SeedReference();
+        var options = new TransferOptions();
+        cmd.Arguments.Add(dest);
+        cmd.Options.Add(chunks);
+        seed.AddTo(cmd, digest: false);
+        options.AddTo(cmd);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var dst = RegistryReference(p.GetValue(dest), seed.From(p), ReferenceRole.Destination, "upload");
+            var src = new ChunkDirectoryReference(p.GetValue(chunks)!);
+            VerifyChunks(src);
+            return Transfer(p, options, src, dst);
+        }));
+        return cmd;
+    }
+
+    private static Command ChunkMerge()
+    {
+        var cmd = new Command("merge", """
+            Assemble an image from a chunk directory: every chunk is verified first, a missing or
+            corrupt one is named and nothing is written; the manifest digest is kept.
+
+            Example:
+              treechunk oci chunk merge ./chunks oci:./image:latest
+            """);
+        var chunks = new Argument<string>("CHUNKS_DIR") { Description = "The chunk directory" };
+        var image = new Argument<string>("IMAGE") { Description = "Where the image goes: oci:PATH[:TAG], oci-archive:FILE[:TAG], docker://HOST/REPO[:TAG]" };
+        var options = new TransferOptions();
+        cmd.Arguments.Add(chunks);
+        cmd.Arguments.Add(image);
+        options.AddTo(cmd);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+        {
+            var src = new ChunkDirectoryReference(p.GetValue(chunks)!);
+            var dst = ImageReference.Parse(p.GetValue(image)!, ReferenceRole.Destination);
+            VerifyChunks(src);
+            return Transfer(p, options, src, dst);
+        }));
+        return cmd;
+    }
+
+    private static Command ChunkSplit()
+    {
+        var cmd = new Command("split", """
+            Write an image as a chunk directory (the inverse of merge), to stage a build's output
+            for upload or to carry it by other means; skopeo reads it as dir:CHUNKS_DIR.
+
+            Example:
+              treechunk oci chunk split oci:./image:latest ./chunks
+            """);
+        var image = new Argument<string>("IMAGE") { Description = ImageHelp };
+        var chunks = new Argument<string>("CHUNKS_DIR") { Description = "The chunk directory (created, or updated: chunks there with the right digest are kept)" };
+        var options = new TransferOptions();
+        cmd.Arguments.Add(image);
+        cmd.Arguments.Add(chunks);
+        options.AddTo(cmd);
+        cmd.SetAction(p => Run.Guarded(p, () =>
+            Transfer(p, options, ImageReference.Parse(p.GetValue(image)!), new ChunkDirectoryReference(p.GetValue(chunks)!))));
+        return cmd;
+    }
+
+    /// <summary>A registry reference given as text or by the seed's flags (exactly one of them).</summary>
+    private static DockerReference RegistryReference(string? text, DockerReference? flags, ReferenceRole role, string verb)
+    {
+        var reference = (text, flags) switch
+        {
+            ({ } t, null) => ImageReference.Parse(t, role),
+            (null, { } f) => f,
+            (null, null) => throw new TreechunkException($"name the registry image to {verb}: docker://HOST/REPO[:TAG] or --registry/--repository"),
+            _ => throw new TreechunkException("give docker://HOST/REPO[:TAG] or --registry/--repository, not both"),
+        };
+        if (role == ReferenceRole.Destination && reference.Digest != null)
+            throw new TreechunkException("--digest names what an image is, not where it goes (give --tag)");
+        return reference as DockerReference ?? throw new TreechunkException($"chunk {verb} works with a registry (docker://HOST/REPO[:TAG]), not {reference} (use oci chunk merge or split)");
+    }
+
+    private static void VerifyChunks(ChunkDirectoryReference chunks)
+    {
+        using var source = chunks.OpenSource();
+        var top = source.Resolve(null, null);
+        var blobs = ImageVerifier.VerifyOrThrow(source, top, c => Run.Log($"ok  {c.Kind} {c.Digest}"));
+        Run.Log($"{source.Name}: {blobs} blobs verified");
+    }
+
     /// <summary>copy, push and pull: resolve, pick the platform, copy, report.</summary>
     private static int Transfer(ParseResult p, TransferOptions options, ImageReference src, ImageReference dst)
     {
@@ -183,7 +323,8 @@ public static class TransferCommands
         using var from = src.OpenSource();
         var top = from.Resolve(src.Tag, src.Digest);
         if (p.GetValue(options.Platform) is { } wanted) top = from.SelectPlatform(top, Platforms.Parse(wanted), wanted);
-        var tag = dst.Tag ?? src.Tag ?? top.Annotations?.GetValueOrDefault(Oci.Annotations.RefName) ?? (src.Digest != null ? null : "latest");
+        // A chunk directory has no tags.
+        var tag = dst is ChunkDirectoryReference ? null : dst.Tag ?? src.Tag ?? top.Annotations?.GetValueOrDefault(Oci.Annotations.RefName) ?? (src.Digest != null ? null : "latest");
         bool json = p.GetValue(options.Json);
         using var to = Run.OpenDestination(dst, p.GetValue(options.Force));
         var result = TransferProgress.Run(json, progress => ImageCopier.Copy(from, top, to, tag, parallel, progress, Run.Log));

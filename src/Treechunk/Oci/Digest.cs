@@ -7,6 +7,9 @@ public static class Digest
 {
     public static string Sha256(ReadOnlySpan<byte> data) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(data));
 
+    /// <summary>The digest of a stream's remaining bytes, read in pieces.</summary>
+    public static string Sha256(Stream data) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(data));
+
     /// <summary>The hex part of a "sha256:..." digest, validated so it can be used as a file name.</summary>
     public static string Hex(string digest)
     {

@@ -32,6 +32,39 @@ public static class ImageVerifier
         return checks;
     }
 
+    /// <summary>
+    /// Verifies every image under <paramref name="top"/> (each manifest of an index) and throws
+    /// naming the first bad blob (exit 1): the check a chunk directory gets before it is uploaded
+    /// or merged, so nothing is written from chunks that are wrong.
+    /// </summary>
+    public static int VerifyOrThrow(IImageSource source, Descriptor top, Action<BlobCheck>? onChecked = null)
+    {
+        int blobs = 0;
+        foreach (var manifest in Manifests(source, top, 0))
+        {
+            using var image = Image.Open(source, manifest);
+            foreach (var check in Verify(image, onChecked))
+            {
+                if (!check.Ok) throw new TreechunkException($"{source.Name}: {check.Kind} {check.Digest}: {check.Problem}", ExitCodes.VerificationFailed);
+                blobs++;
+            }
+        }
+        return blobs;
+    }
+
+    private static IEnumerable<Descriptor> Manifests(IImageSource source, Descriptor d, int depth)
+    {
+        if (!MediaTypes.IsIndex(d.MediaType))
+        {
+            yield return d;
+            yield break;
+        }
+        if (depth > 4) throw new TreechunkException($"{source.Name}: index nesting too deep");
+        var index = OciJson.Deserialize<ImageIndex>(source.ReadManifest(d), $"index {d.Digest}");
+        foreach (var child in index.Manifests.Where(m => MediaTypes.IsIndex(m.MediaType) || MediaTypes.IsManifest(m.MediaType)))
+            foreach (var m in Manifests(source, child, depth + 1)) yield return m;
+    }
+
     public static BlobCheck VerifyLayer(Layer layer)
     {
         var d = layer.Descriptor;

@@ -9,9 +9,10 @@ public enum ReferenceRole { Source, Destination }
 /// <summary>
 /// Where an image lives, one closed set of kinds parsed in one place for every command:
 /// <c>oci:PATH[:TAG|@DIGEST]</c> (an OCI layout directory), <c>oci-archive:FILE[:TAG|@DIGEST]</c>,
-/// <c>docker://HOST[:PORT]/REPO[:TAG|@DIGEST]</c> (a registry), or a bare path (an existing
-/// directory is a layout, an existing file an archive; an absent path is an archive when it ends
-/// in <c>.tar</c>, else a layout).
+/// <c>docker://HOST[:PORT]/REPO[:TAG|@DIGEST]</c> (a registry), <c>dir:DIR</c> (a chunk directory,
+/// skopeo's dir: format; the whole rest is the path, as in skopeo), or a bare path (an existing
+/// directory is a layout, or a chunk directory when it has a manifest.json and no oci-layout; an
+/// existing file an archive; an absent path is an archive when it ends in <c>.tar</c>, else a layout).
 /// </summary>
 public abstract record ImageReference
 {
@@ -38,6 +39,11 @@ public abstract record ImageReference
         ImageReference r;
         if (text.StartsWith("oci:", StringComparison.Ordinal)) r = Split(text[4..], text, p => new OciLayoutReference(p));
         else if (text.StartsWith("oci-archive:", StringComparison.Ordinal)) r = Split(text[12..], text, p => new OciArchiveReference(p));
+        else if (text.StartsWith("dir:", StringComparison.Ordinal))
+        {
+            if (text.Length == 4) throw new TreechunkException($"image reference '{text}' has no path");
+            r = new ChunkDirectoryReference(text[4..]);
+        }
         else if (text.StartsWith("docker://", StringComparison.Ordinal))
         {
             var (name, tag, digest) = RegistryName.Parse(text[9..], text);
@@ -45,14 +51,16 @@ public abstract record ImageReference
         }
         else if (text.StartsWith("docker-archive:", StringComparison.Ordinal) ||
                  text.StartsWith("docker-daemon:", StringComparison.Ordinal) || text.StartsWith("containers-storage:", StringComparison.Ordinal))
-            throw new TreechunkException($"image reference '{text}': this transport is not supported yet (use docker://HOST/REPO[:TAG], oci:PATH[:TAG] or oci-archive:FILE[:TAG])");
+            throw new TreechunkException($"image reference '{text}': this transport is not supported yet (use docker://HOST/REPO[:TAG], oci:PATH[:TAG], oci-archive:FILE[:TAG] or dir:DIR)");
         else if (text.Contains("://", StringComparison.Ordinal))
-            throw new TreechunkException($"image reference '{text}': unknown transport (use docker://HOST/REPO[:TAG], oci:PATH[:TAG] or oci-archive:FILE[:TAG])");
+            throw new TreechunkException($"image reference '{text}': unknown transport (use docker://HOST/REPO[:TAG], oci:PATH[:TAG], oci-archive:FILE[:TAG] or dir:DIR)");
         else
         {
             // A bare path: never split a tag off it, since paths may contain ':'.
             bool archive = Directory.Exists(text) ? false : File.Exists(text) || text.EndsWith(".tar", StringComparison.Ordinal);
-            r = archive ? new OciArchiveReference(text) : new OciLayoutReference(text);
+            r = archive ? new OciArchiveReference(text)
+                : ChunkDirectory.LooksLikeChunkDirectory(text) ? new ChunkDirectoryReference(text)
+                : new OciLayoutReference(text);
         }
         if (role == ReferenceRole.Destination && r.Digest != null)
             throw new TreechunkException($"destination '{text}' names a digest: a digest is what an image has once written, not where it goes (give a tag or none)");
@@ -122,6 +130,15 @@ public sealed record OciArchiveReference(string Path) : ImageReference
     public override string Location => Path;
     public override IImageSource OpenSource() => OciArchiveSource.Open(Path);
     public override IImageDestination OpenDestination(bool force) => OciArchiveDestination.OpenOrCreate(Path, force);
+}
+
+/// <summary><c>dir:DIR</c>: a chunk directory (skopeo's dir: format), one image and no tags.</summary>
+public sealed record ChunkDirectoryReference(string Path) : ImageReference
+{
+    public override string Transport => "dir";
+    public override string Location => Path;
+    public override IImageSource OpenSource() => ChunkDirectorySource.Open(Path);
+    public override IImageDestination OpenDestination(bool force) => ChunkDirectoryDestination.OpenOrCreate(Path, force);
 }
 
 /// <summary><c>docker://HOST/REPO</c>: a repository of a registry (docker.io when no host is named).</summary>
