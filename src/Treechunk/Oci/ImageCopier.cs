@@ -56,7 +56,17 @@ public static class ImageCopier
             else if (MediaTypes.IsManifest(d.MediaType))
             {
                 var manifest = OciJson.Deserialize<ImageManifest>(raw, $"manifest {d.Digest}");
-                CopyBlobs([manifest.Config, .. manifest.Layers]);
+                if (destination.HasCompleteImage(d))
+                {
+                    log?.Invoke($"skip the blobs of {d.Digest} (the destination has the manifest)");
+                    foreach (var b in new[] { manifest.Config }.Concat(manifest.Layers).Where(b => _done.Add(b.Digest)))
+                    {
+                        Skipped++;
+                        progress?.BlobStarted(b);
+                        progress?.BlobDone(b, skipped: true);
+                    }
+                }
+                else CopyBlobs([manifest.Config, .. manifest.Layers]);
             }
             else throw new TreechunkException($"{source.Name}: {d.Digest} has media type '{d.MediaType}', which is neither a manifest nor an index");
             Manifests++;

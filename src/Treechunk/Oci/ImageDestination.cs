@@ -12,6 +12,14 @@ public interface IImageDestination : IDisposable
     bool HasBlob(Descriptor descriptor);
 
     /// <summary>
+    /// Whether the destination holds this manifest and, by its own guarantee, every blob it
+    /// names, so a copy can skip asking blob by blob. A registry gives that guarantee (it accepts
+    /// a manifest only when its blobs are there and keeps what a manifest names); a directory
+    /// does not, so the default is no.
+    /// </summary>
+    bool HasCompleteImage(Descriptor manifest) => false;
+
+    /// <summary>
     /// Stores a blob, verifying size and digest while it streams; on a mismatch nothing is kept.
     /// A local file (a cached layer) is hardlinked where the transport can.
     /// </summary>

@@ -73,6 +73,9 @@ public sealed class RegistryDestination : IImageDestination
         _ctx.Locations.Seen(_client.Endpoint, d.Digest, _name.Repository);
     }
 
+    /// <summary>One HEAD of the manifest instead of one per blob: how a re-push of an unchanged image stays cheap.</summary>
+    public bool HasCompleteImage(Descriptor manifest) => _client.HasManifest(manifest.Digest);
+
     public IBlobWriter CreateBlob() => new StagedBlob(this, AtomicFile.CreateIn(_staging.Value.Path, "layer"));
 
     public void PutManifest(Descriptor d, ReadOnlySpan<byte> raw)

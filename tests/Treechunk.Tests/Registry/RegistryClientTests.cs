@@ -66,6 +66,9 @@ public class RegistryClientTests(SmallLayoutFixture fx) : IClassFixture<SmallLay
         Assert.Equal(0, (int)again["blobs_copied"]!);
         Assert.Equal(blobs, (int)again["blobs_skipped"]!);
         Assert.Equal(0, registry.CountBlobUploads());
+        // The registry has the manifest, so it has its blobs: one HEAD for the manifest, none per blob.
+        Assert.Equal(0, registry.Count("HEAD", "/blobs/"));
+        Assert.Equal(1, registry.Count("HEAD", "/manifests/"));
 
         // Another repository of the same registry gets the blobs mounted, not sent.
         registry.ClearRequests();
