@@ -83,7 +83,7 @@ public static class ComposeCommands
                 Tag = (p.GetValue(Tag) ?? treefile?.Tag) is { } t ? Validated(t) : output.Tag,
                 Labels = labels,
                 Annotations = Merge(treefile?.Annotations, KeyValues.Parse(p.GetValue(Annotation), "--annotation", allowCommaLists: false)),
-                Architecture = p.GetValue(Arch) is { } arch ? Platforms.Normalize(arch) : null,
+                Architecture = p.GetValue(Arch) is { } arch ? Architectures.Find(arch).Oci : null,
                 SourceDateEpoch = SourceDateEpoch(),
                 KeepSelinux = p.GetValue(KeepSelinux),
                 Force = p.GetValue(Force),
@@ -290,7 +290,7 @@ public static class ComposeCommands
     {
         RepoPath = repo,
         CacheDir = cacheDir,
-        Architecture = arch,
+        Architecture = arch != null ? Architectures.Find(arch) : null,
         SourceDateEpoch = SourceDateEpoch(),
         Output = verbose ? line => Console.Error.WriteLine("  " + line) : null,
         Warn = m => Run.Warn(m),

@@ -12,6 +12,11 @@ public static class GlobalOptions
 
     public static Option<bool> Json() => new("--json") { Description = "Print the result as JSON for scripts" };
 
+    public const string PlatformName = "--platform";
+
+    /// <summary>--platform of commands that read one image: which image of an index (default: the host's).</summary>
+    public static Option<string?> Platform() => new(PlatformName) { Description = "From an index, the image for OS/ARCH[/VARIANT] (default: the host's platform)" };
+
     // Registry access, for every command that names a docker:// image.
     public static readonly Option<bool> Insecure = new("--insecure") { Description = "Registries: allow plain HTTP and unverified TLS (also per registry: insecure = true in registries.conf)", Recursive = true };
     public static readonly Option<string?> Username = new("--username") { Description = "Registries: user name (with --password or --password-stdin; default: the auth files podman and docker use)", Recursive = true };
@@ -120,6 +125,40 @@ public static class Run
     public static void PrintJson(JsonNode node) => Console.Out.WriteLine(node.ToJsonString(JsonOptions));
 
     public static string JsonText(JsonNode node) => node.ToJsonString(JsonOptions);
+
+    /// <summary>
+    /// Opens the image a reference names for the command's --platform: from an index exactly
+    /// that platform's image (else an error listing what it has), a single image only when it is
+    /// of that platform. Without --platform, an index gives the host's image.
+    /// </summary>
+    public static Oci.Image OpenImage(ParseResult p, string text)
+    {
+        var option = p.CommandResult.Command.Options.OfType<Option<string?>>().FirstOrDefault(o => o.Name == GlobalOptions.PlatformName);
+        if (option == null || p.GetValue(option) is not { } asked) return OpenImage(text);
+        var platform = Oci.Platforms.Parse(asked);
+        var reference = ImageReference.Parse(text);
+        Log($"opening {reference} for {asked}");
+        var source = reference.OpenSource();
+        Oci.Image image;
+        try
+        {
+            var top = source.Resolve(reference.Tag, reference.Digest);
+            if (Oci.MediaTypes.IsIndex(top.MediaType)) top = Oci.ImageSources.SelectPlatform(source, top, platform, asked);
+            image = Oci.Image.Open(source, top, ownsSource: true);
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+        var c = image.Config;
+        if (c.Architecture != platform.Architecture || c.Os != platform.Os || (platform.Variant != null && c.Variant != platform.Variant))
+        {
+            image.Dispose();
+            throw new TreechunkException($"{reference} is {c.Os}/{c.Architecture}{(c.Variant != null ? "/" + c.Variant : "")}, not {asked}");
+        }
+        return image;
+    }
 
     /// <summary>Opens the image a reference names (for the host platform when it names an index), telling it with --verbose.</summary>
     public static Oci.Image OpenImage(string text, Oci.Platform? platform = null)

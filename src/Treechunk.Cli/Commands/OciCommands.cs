@@ -20,6 +20,7 @@ public static class OciCommands
         oci.Subcommands.Add(Inspect());
         TransferCommands.AddTo(oci);
         oci.Subcommands.Add(RegistryCommands.Create());
+        oci.Subcommands.Add(ManifestCommands.Create());
         oci.Subcommands.Add(Layers());
         var chunk = new Command("chunk", "The image's chunks (layers) one by one");
         chunk.Subcommands.Add(ChunkList());
@@ -42,11 +43,12 @@ public static class OciCommands
         var image = ImageArgument();
         var json = GlobalOptions.Json();
         cmd.Arguments.Add(image);
+        cmd.Options.Add(GlobalOptions.Platform());
         cmd.Options.Add(json);
         foreach (var o in extra) cmd.Options.Add(o);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
-            using var img = Run.OpenImage(p.GetValue(image)!);
+            using var img = Run.OpenImage(p, p.GetValue(image)!);
             return body(p, img, p.GetValue(json));
         }));
         return cmd;
@@ -69,6 +71,7 @@ public static class OciCommands
         var raw = new Option<bool>("--raw") { Description = "Print the stored manifest (or index) bytes as they are" };
         var configOnly = new Option<bool>("--config") { Description = "Print the config instead of the manifest (stored bytes with --raw)" };
         cmd.Arguments.Add(image);
+        cmd.Options.Add(GlobalOptions.Platform());
         foreach (var o in new Option[] { json, raw, configOnly }) cmd.Options.Add(o);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
@@ -82,7 +85,7 @@ public static class OciCommands
                 stdout.Write(source.ReadManifest(top));
                 return ExitCodes.Ok;
             }
-            using var img = Run.OpenImage(p.GetValue(image)!);
+            using var img = Run.OpenImage(p, p.GetValue(image)!);
             if (p.GetValue(configOnly))
             {
                 if (p.GetValue(raw))
@@ -243,12 +246,13 @@ public static class OciCommands
         var image = ImageArgument();
         var expected = new Option<string>("--expected-digest") { Description = "The manifest digest the image must have", Required = true };
         cmd.Arguments.Add(image);
+        cmd.Options.Add(GlobalOptions.Platform());
         cmd.Options.Add(expected);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
             var want = p.GetValue(expected)!;
             Digest.Hex(want);
-            using var img = Run.OpenImage(p.GetValue(image)!);
+            using var img = Run.OpenImage(p, p.GetValue(image)!);
             if (img.Descriptor.Digest != want)
                 throw new TreechunkException($"manifest digest is {img.Descriptor.Digest}, expected {want}", ExitCodes.VerificationFailed);
             Console.WriteLine($"ok: manifest digest {want}");
@@ -263,10 +267,11 @@ public static class OciCommands
         var image = ImageArgument();
         var dir = new Argument<string>("DIR") { Description = "Target directory (absent or empty)" };
         cmd.Arguments.Add(image);
+        cmd.Options.Add(GlobalOptions.Platform());
         cmd.Arguments.Add(dir);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
-            using var img = Run.OpenImage(p.GetValue(image)!);
+            using var img = Run.OpenImage(p, p.GetValue(image)!);
             ImageExtractor.Extract(img, p.GetValue(dir)!, m => Run.Warn(m));
             Run.Log($"extracted {img.Manifest.Layers.Count} layers into {p.GetValue(dir)}");
             return ExitCodes.Ok;
@@ -291,12 +296,13 @@ public static class OciCommands
         var refName = new Option<string?>("--ref") { Description = "Ref to point at the imported commit" };
         var json = GlobalOptions.Json();
         cmd.Arguments.Add(image);
+        cmd.Options.Add(GlobalOptions.Platform());
         cmd.Options.Add(repo);
         cmd.Options.Add(refName);
         cmd.Options.Add(json);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
-            using var img = Run.OpenImage(p.GetValue(image)!);
+            using var img = Run.OpenImage(p, p.GetValue(image)!);
             var r = OstreeRepo.OpenOrInit(p.GetValue(repo)!, RepoMode.Archive);
             Run.Log($"importing into {r.Path} ({OstreeRepo.ModeName(r.Mode)})");
             var result = OstreeImageImport.Import(img, r, p.GetValue(refName), ComposeCommands.SourceDateEpoch() ?? 0, m => Run.Warn(m));

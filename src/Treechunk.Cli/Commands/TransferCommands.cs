@@ -24,7 +24,7 @@ public static class TransferCommands
     private sealed class TransferOptions
     {
         public readonly Option<string?> Platform = new("--platform") { Description = "From an index, copy only the image for OS/ARCH[/VARIANT] (default: the whole index)" };
-        public readonly Option<int> Parallel = new("--parallel") { Description = "Blobs transferred at once (default 4)", DefaultValueFactory = _ => 4 };
+        public readonly Option<int> Parallel = new("--parallel") { Description = "Blobs transferred at once (default 6, as skopeo)", DefaultValueFactory = _ => 6 };
         public readonly Option<string?> UploadChunkSize = new("--upload-chunk-size") { Description = "Upload to registries in resumable PATCH chunks of this size (e.g. 16M; default: registries.conf, else one request per blob)" };
         public readonly Option<bool> Force = new("--force") { Description = "Replace a local destination path that is not an OCI layout/archive" };
         public readonly Option<bool> Json = GlobalOptions.Json();
@@ -36,7 +36,7 @@ public static class TransferCommands
     }
 
     /// <summary>The seed's way of naming a registry image: --registry, --repository, --tag or --digest.</summary>
-    private sealed class SeedReference
+    internal sealed class SeedReference
     {
         public readonly Option<string?> Registry = new("--registry") { Description = "Registry host[:port] (with --repository)" };
         public readonly Option<string?> Repository = new("--repository") { Description = "Repository, e.g. example/myapp" };

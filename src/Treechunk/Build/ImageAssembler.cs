@@ -39,6 +39,9 @@ public static class ImageAssembler
             if (baseImage.Architecture == config.Architecture) config.Variant ??= baseImage.Variant;
             config.Extra = baseImage.Extra;
         }
+        // The variant OCI defines for the architecture (arm64: v8), so index entries and
+        // runtimes that match on it find the image.
+        config.Variant ??= Architectures.TryFind(config.Architecture)?.Variant;
         var configBytes = OciJson.Serialize(config);
         var configDescriptor = new Descriptor { MediaType = MediaTypes.ImageConfig, Digest = Digest.Sha256(configBytes), Size = configBytes.Length };
         destination.PutBlob(configDescriptor, BlobContent.FromBytes(configBytes));
@@ -62,7 +65,7 @@ public static class ImageAssembler
         destination.Tag(new Descriptor
         {
             MediaType = manifestDescriptor.MediaType, Digest = manifestDescriptor.Digest, Size = manifestDescriptor.Size,
-            Platform = new Platform { Architecture = config.Architecture, Os = "linux" },
+            Platform = new Platform { Architecture = config.Architecture, Os = "linux", Variant = config.Variant },
         }, options.Tag ?? "latest");
         return (manifestDescriptor, manifest, config);
     }

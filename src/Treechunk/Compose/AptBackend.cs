@@ -52,13 +52,13 @@ public sealed partial class AptBackend : IPackageBackend
                 // apt plus the rest of required, as mmdebstrap's minbase does.
                 args.Add("--variant=essential");
                 if (!treefile.ExcludePackages.Contains("apt")) args.Add("--include=apt");
-                args.Add("--include=" + RequiredPattern(suite, options.Architecture, treefile.ExcludePackages));
+                args.Add("--include=" + RequiredPattern(suite, options.Architecture?.Debian, treefile.ExcludePackages));
                 AddExcludePin(args, scratch, treefile.ExcludePackages);
             }
             // One --include per entry: mmdebstrap splits an argument on commas unless it is a
             // pattern, so this passes names and patterns alike unchanged.
             foreach (var p in treefile.Packages) args.Add("--include=" + p);
-            if (options.Architecture != null) args.Add("--architectures=" + options.Architecture);
+            if (options.Architecture != null) args.Add("--architectures=" + options.Architecture.Debian);
 
             HashSet<string> cachedBefore = [];
             if (cache != null)

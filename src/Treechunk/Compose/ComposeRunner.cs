@@ -13,7 +13,8 @@ public sealed record ComposeOptions
 {
     public required string RepoPath { get; init; }
     public string? CacheDir { get; init; }
-    public string? Architecture { get; init; }
+    /// <summary>The architecture to compose for; null: the host's.</summary>
+    public Oci.CpuArchitecture? Architecture { get; init; }
     public long? SourceDateEpoch { get; init; }
     /// <summary>The package manager's output, line by line (the CLI shows it with --verbose).</summary>
     public Action<string>? Output { get; init; }
@@ -35,12 +36,16 @@ public static class ComposeRunner
         var clock = Stopwatch.StartNew();
         void EndPhase(string name) { phases[name] = Math.Round(clock.Elapsed.TotalSeconds, 3); clock.Restart(); }
 
-        var refName = tf.Ref ?? throw new TreechunkException($"treefile {tf.Path} has no 'ref'");
+        // ${basearch} as rpm-ostree spells it (x86_64, aarch64), so one treefile composes every
+        // architecture into one repository without their commits sharing a branch.
+        var refName = (tf.Ref ?? throw new TreechunkException($"treefile {tf.Path} has no 'ref'"))
+            .Replace("${basearch}", (options.Architecture ?? Oci.Architectures.Host).Rpm, StringComparison.Ordinal);
         OstreeRepo.ValidateRefName(refName);
         var repo = OstreeRepo.OpenOrInit(options.RepoPath, RepoMode.Archive);
 
+        if (options.Architecture is { } arch) ForeignBinaries.CheckRunnable(arch);
         using var rootfs = TempDirectory.Create("rootfs");
-        progress.Phase($"Installing {tf.Packages.Count} packages ({backend.Name})");
+        progress.Phase($"Installing {tf.Packages.Count} packages ({backend.Name}{(options.Architecture is { } a ? ", " + a.Oci : "")})");
         var installed = backend.Install(tf, rootfs.Path, new BackendOptions
         {
             CacheDir = options.CacheDir != null ? Path.Join(options.CacheDir, "packages") : null,

@@ -83,7 +83,7 @@ public sealed partial class DnfBackend : IPackageBackend
                 "--setopt=keepcache=" + (cache != null ? "True" : "False"),
             };
             if (treefile.Releasever != null) args.Add("--releasever=" + treefile.Releasever);
-            if (options.Architecture != null) args.Add("--forcearch=" + options.Architecture);
+            if (options.Architecture != null) args.Add("--forcearch=" + options.Architecture.Rpm);
             // --nogpgcheck covers every repo, so it is only right when every repo already opts out.
             if (repoTexts.All(t => DisablesGpgCheck(t.Text))) args.Add("--nogpgcheck");
             foreach (var e in treefile.ExcludePackages) args.Add("--exclude=" + e);

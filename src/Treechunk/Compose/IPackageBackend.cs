@@ -4,8 +4,8 @@ public sealed record BackendOptions
 {
     /// <summary>Keeps downloaded packages between composes (null: no cache).</summary>
     public string? CacheDir { get; init; }
-    /// <summary>Debian/dnf architecture name as the backend wants it; null: the host's.</summary>
-    public string? Architecture { get; init; }
+    /// <summary>The architecture to install for (the backend takes its own name for it); null: the host's.</summary>
+    public Oci.CpuArchitecture? Architecture { get; init; }
     /// <summary>Receives the package manager's output line by line (shown with --verbose).</summary>
     public Action<string>? Output { get; init; }
     /// <summary>SOURCE_DATE_EPOCH for the package manager, so what it writes is reproducible.</summary>

@@ -93,24 +93,10 @@ public sealed class ChunkDirectorySource : IImageSource
         return VerifyingStream.ReadAll(File.OpenRead(path), d, what, ImageSources.MaxMetadataSize);
     }
 
-    public Stream OpenBlob(Descriptor d)
-    {
-        try
-        {
-            return new FileStream(ChunkDirectory.BlobPath(Root, d.Digest), FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        }
-        catch (FileNotFoundException)
-        {
-            throw new TreechunkException($"{Name}: chunk {d.Digest} is missing", ExitCodes.VerificationFailed);
-        }
-    }
+    public Stream OpenBlob(Descriptor d) => ImageSources.OpenBlobFile(ChunkDirectory.BlobPath(Root, d.Digest),
+        () => new TreechunkException($"{Name}: chunk {d.Digest} is missing", ExitCodes.VerificationFailed));
 
-    public Stream OpenBlobRange(Descriptor d, long offset, long length)
-    {
-        var stream = OpenBlob(d);
-        stream.Seek(offset, SeekOrigin.Begin);
-        return new BoundedStream(stream, length);
-    }
+    public Stream OpenBlobRange(Descriptor d, long offset, long length) => ImageSources.Range(OpenBlob(d), offset, length);
 
     public void Dispose() { }
 }

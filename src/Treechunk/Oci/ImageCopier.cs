@@ -22,6 +22,19 @@ public static class ImageCopier
     public static CopyResult Copy(IImageSource source, Descriptor top, IImageDestination destination, string? tag,
         int parallel = 4, ITransferProgress? progress = null, Action<string>? log = null)
     {
+        var result = CopyContent(source, top, destination, parallel, progress, log);
+        destination.Tag(top, tag);
+        destination.Commit();
+        return result;
+    }
+
+    /// <summary>
+    /// Copies an image's (or index's) blobs and manifests without tagging or committing, so a
+    /// caller can put something of its own on top (an index over several images) and commit once.
+    /// </summary>
+    public static CopyResult CopyContent(IImageSource source, Descriptor top, IImageDestination destination,
+        int parallel = 4, ITransferProgress? progress = null, Action<string>? log = null)
+    {
         parallel = Math.Max(1, parallel);
         // Each worker blocks in synchronous HTTP, and a blocked SocketsHttpHandler needs pool
         // threads of its own to finish a connect or a read: with only cores-many threads the pool
@@ -30,8 +43,6 @@ public static class ImageCopier
         if (workers < parallel * 2 + Environment.ProcessorCount) ThreadPool.SetMinThreads(parallel * 2 + Environment.ProcessorCount, io);
         var state = new State(source, destination, parallel, progress, log);
         state.CopyManifest(top, 0);
-        destination.Tag(top, tag);
-        destination.Commit();
         return new CopyResult(top, state.Copied, state.Skipped, state.Bytes, state.Manifests);
     }
 

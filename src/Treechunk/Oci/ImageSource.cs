@@ -68,6 +68,26 @@ public static class ImageSources
                ?? throw new TreechunkException($"index {index.Digest} has no image for {asked} (it has: {string.Join(", ", parsed.Manifests.Select(m => m.Platform is { } pl ? $"{pl.Os}/{pl.Architecture}{(pl.Variant != null ? "/" + pl.Variant : "")}" : "no platform"))})");
     }
 
+    /// <summary>A blob stored as a file (layouts, chunk directories): opened for sequential reading; a missing file is <paramref name="missing"/>.</summary>
+    internal static Stream OpenBlobFile(string path, Func<TreechunkException> missing)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        }
+        catch (FileNotFoundException)
+        {
+            throw missing();
+        }
+    }
+
+    /// <summary>A byte range of an opened blob.</summary>
+    internal static Stream Range(Stream blob, long offset, long length)
+    {
+        blob.Seek(offset, SeekOrigin.Begin);
+        return new IO.BoundedStream(blob, length);
+    }
+
     /// <summary>A descriptor for a manifest known only by its bytes (a digest reference to a blob no index lists).</summary>
     public static Descriptor DescribeManifest(byte[] raw, string digest, string name)
     {

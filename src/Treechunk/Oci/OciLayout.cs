@@ -105,25 +105,10 @@ public sealed class OciLayoutSource : IImageSource
     public byte[] ReadManifest(Descriptor d) =>
         VerifyingStream.ReadAll(OpenBlob(d), d, MediaTypes.IsIndex(d.MediaType) ? "index" : "manifest", ImageSources.MaxMetadataSize);
 
-    public Stream OpenBlob(Descriptor d)
-    {
-        var path = OciLayout.BlobPath(Root, d.Digest);
-        try
-        {
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        }
-        catch (FileNotFoundException)
-        {
-            throw new TreechunkException($"blob {d.Digest} is missing from {Root}", ExitCodes.VerificationFailed);
-        }
-    }
+    public Stream OpenBlob(Descriptor d) => ImageSources.OpenBlobFile(OciLayout.BlobPath(Root, d.Digest),
+        () => new TreechunkException($"blob {d.Digest} is missing from {Root}", ExitCodes.VerificationFailed));
 
-    public Stream OpenBlobRange(Descriptor d, long offset, long length)
-    {
-        var stream = OpenBlob(d);
-        stream.Seek(offset, SeekOrigin.Begin);
-        return new BoundedStream(stream, length);
-    }
+    public Stream OpenBlobRange(Descriptor d, long offset, long length) => ImageSources.Range(OpenBlob(d), offset, length);
 
     public void Dispose() { }
 }

@@ -37,4 +37,33 @@ public class DnfComposeTests
         var inspect = JsonNode.Parse(TreechunkCli.Check("oci", "inspect", tmp["image"], "--json"))!;
         Assert.Equal("rpm", (string?)inspect["config"]!["config"]!["Labels"]!["org.example.kind"]);
     }
+
+    [Fact]
+    public void Arch_reaches_dnf_as_forcearch_and_the_image_config()
+    {
+        using var tmp = new TempDir("dnf-arch");
+        Tools.Require("dnf");
+        Proc.Check("bash", Path.Join(Fixtures.RepoRoot, "tests/fixtures/rpm-repo.sh"), tmp["rpms"]);
+        // The repository is found only under the aarch64 name: dnf resolves $basearch from
+        // --forcearch, so an ignored --arch fails to find any package.
+        File.CreateSymbolicLink(tmp["rpms/repo-aarch64"], tmp["rpms/repo"]);
+        Directory.CreateDirectory(tmp["tf"]);
+        File.WriteAllText(tmp["tf/local.repo"], File.ReadAllText(tmp["rpms/local.repo"]).Replace(tmp["rpms/repo"], tmp["rpms/repo-$basearch"]));
+        File.WriteAllText(tmp["tf/treefile.yaml"], """
+            ref: test/rpm/${basearch}
+            repos: [local]
+            releasever: "1"
+            packages: [hello]
+            """);
+        var env = new Dictionary<string, string> { ["SOURCE_DATE_EPOCH"] = "1700000000" };
+        var r = TreechunkCli.RunWithEnv(env, "compose", "build-ostree", "--repo", tmp["repo"], "--output-oci", $"oci:{tmp["image"]}", "--arch", "aarch64", "--json", tmp["tf/treefile.yaml"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var config = JsonNode.Parse(TreechunkCli.Check("oci", "inspect", tmp["image"], "--json"))!["config"]!;
+        Assert.Equal("arm64", (string)config["architecture"]!);
+        Assert.Equal("v8", (string)config["variant"]!);
+        Assert.Contains("test/rpm/aarch64", Proc.Check(Tools.Require("ostree"), "--repo=" + tmp["repo"], "refs"));
+        // Without --arch the host's $basearch names a directory that is not there.
+        var host = TreechunkCli.RunWithEnv(env, "compose", "build-ostree", "--repo", tmp["repo2"], "--output-oci", $"oci:{tmp["image2"]}", tmp["tf/treefile.yaml"]);
+        Assert.NotEqual(0, host.ExitCode);
+    }
 }

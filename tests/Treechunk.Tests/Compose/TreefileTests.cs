@@ -394,7 +394,7 @@ public class TreefileTests : IDisposable
         var examples = Path.Join(Fixtures.RepoRoot, "examples");
 
         var min = Treefile.Load(Path.Join(examples, "debian-minimal/treefile.yaml"));
-        Assert.Equal("debian/bookworm/x86_64/minimal", min.Ref);
+        Assert.Equal("debian/bookworm/${basearch}/minimal", min.Ref);
         var repo = Assert.Single(min.Repos);
         Assert.Equal(("debian", RepoKind.Apt), (repo.Name, repo.Kind));
         Assert.Equal(Path.Join(examples, "debian-minimal/debian.sources"), repo.Path);

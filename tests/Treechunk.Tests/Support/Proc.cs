@@ -63,7 +63,7 @@ public static class Tools
 /// <summary>Our own CLI, run as a real process so exit codes and stderr are what a user sees.</summary>
 public static class TreechunkCli
 {
-    private static readonly string Dll = System.IO.Path.Join(AppContext.BaseDirectory, "treechunk.dll");
+    public static readonly string Dll = System.IO.Path.Join(AppContext.BaseDirectory, "treechunk.dll");
 
     public static ProcResult Run(params string[] args) => Proc.Run("dotnet", [Dll, .. args]);
 
