@@ -43,11 +43,12 @@ public static class ComposeCommands
         public readonly Option<string?> MetricsFile = new("--metrics-file") { Description = "Write phase timings, bytes in/out, layer and component counts as JSON" };
         public readonly Option<bool> KeepSelinux = new("--keep-selinux") { Description = "Keep security.selinux xattrs (dropped by default)" };
         public readonly Option<bool> Force = new("--force") { Description = "Replace an output path that is not an OCI layout/archive" };
+        public readonly Option<string?> Previous = new("--previous") { Description = "The image this build updates (any reference; only its manifest is read): its layers' components stay where they were, so unchanged layers come out the same (default: the image already at the destination's tag, if any; 'none' plans afresh)" };
         public readonly Option<bool> Json = GlobalOptions.Json();
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { MaxLayers, ChunkSize, ChunkAlgorithm, Compression, CompressionLevel, ParallelLayers, ParallelChunks, CacheDir, CacheLayers, Tag, OciLabels, Label, Annotation, Arch, MetricsFile, KeepSelinux, Force, Json })
+            foreach (var o in new Option[] { MaxLayers, ChunkSize, ChunkAlgorithm, Compression, CompressionLevel, ParallelLayers, ParallelChunks, CacheDir, CacheLayers, Tag, OciLabels, Label, Annotation, Arch, Previous, MetricsFile, KeepSelinux, Force, Json })
                 c.Options.Add(o);
         }
 
@@ -70,6 +71,8 @@ public static class ComposeCommands
             if (chunks is < 0 or > 256) throw new TreechunkException($"--parallel-chunks must be between 0 and 256 (got {chunks})");
             var cacheDir = p.GetValue(CacheDir);
             if (p.GetValue(CacheLayers) && cacheDir == null) throw new TreechunkException("--cache-layers needs --cache-dir");
+            var tag = (p.GetValue(Tag) ?? treefile?.Tag) is { } t ? Validated(t) : output.Tag;
+            var architecture = p.GetValue(Arch) is { } arch ? Architectures.Find(arch).Oci : null;
             return new BuildOptions
             {
                 MaxLayers = maxLayers,
@@ -80,15 +83,58 @@ public static class ComposeCommands
                 ParallelLayers = parallel,
                 ParallelChunks = chunks,
                 LayerCacheDir = p.GetValue(CacheLayers) ? Path.Join(cacheDir!, "layers") : null,
-                Tag = (p.GetValue(Tag) ?? treefile?.Tag) is { } t ? Validated(t) : output.Tag,
+                Tag = tag,
                 Labels = labels,
                 Annotations = Merge(treefile?.Annotations, KeyValues.Parse(p.GetValue(Annotation), "--annotation", allowCommaLists: false)),
-                Architecture = p.GetValue(Arch) is { } arch ? Architectures.Find(arch).Oci : null,
+                Architecture = architecture,
+                PreviousPlan = PreviousPlan(p.GetValue(Previous), output with { Tag = tag ?? "latest", Digest = null }, architecture),
                 SourceDateEpoch = SourceDateEpoch(),
                 KeepSelinux = p.GetValue(KeepSelinux),
                 Force = p.GetValue(Force),
                 CreatedBy = createdBy,
             };
+        }
+
+        /// <summary>
+        /// The plan of the image this build updates, from its layers' component annotations: the
+        /// one --previous names (an error when it cannot be read), else the one already at the
+        /// destination's tag (none there, or unreadable: a fresh plan, said with --verbose).
+        /// </summary>
+        private static ChunkPlan? PreviousPlan(string? previous, ImageReference destination, string? architecture)
+        {
+            if (previous == "none") return null;
+            var explicitly = previous != null;
+            var reference = explicitly ? ImageReference.Parse(previous!) : destination;
+            try
+            {
+                using var source = reference.OpenSource();
+                var top = source.Resolve(reference.Tag, reference.Digest);
+                var raw = source.ReadManifest(top);
+                if (MediaTypes.IsIndex(top.MediaType))
+                {
+                    var index = OciJson.Deserialize<ImageIndex>(raw, $"index {top.Digest}");
+                    top = Image.PickPlatform(index, new Platform { Architecture = architecture ?? Platforms.HostArchitecture })
+                          ?? throw new TreechunkException($"{reference}: the index has no image manifest");
+                    raw = source.ReadManifest(top);
+                }
+                var plan = LayerAnnotations.PlanOf(OciJson.Deserialize<ImageManifest>(raw, $"manifest {top.Digest}"));
+                Run.Log($"previous image {reference} ({top.Digest}): {plan.Layers.Count} layers name their components");
+                if (plan.Layers.Count == 0)
+                {
+                    if (explicitly) Run.Warn($"--previous {reference}: its layers name no components (not built by treechunk or rpm-ostree); planned afresh");
+                    return null;
+                }
+                return plan;
+            }
+            catch (TreechunkException e) when (!explicitly)
+            {
+                Run.Log($"no previous image at {reference} ({e.Message}); planning afresh");
+                return null;
+            }
+            catch (TreechunkException e) when (explicitly)
+            {
+                throw new TreechunkException($"--previous {reference}: {e.Message}", e.ExitCode, e);
+            }
         }
 
         private static Dictionary<string, string> Merge(IReadOnlyDictionary<string, string>? first, Dictionary<string, string> then)
@@ -317,6 +363,7 @@ public static class ComposeCommands
             node["layers"] = image.Metrics.Layers;
             node["layers_reused"] = image.Metrics.LayersReused;
             node["layers_compressed"] = image.Metrics.LayersCompressed;
+            node["kept_previous"] = image.Metrics.KeptPrevious;
             node["components"] = image.Metrics.Components;
             node["manifest_digest"] = image.ManifestDescriptor.Digest;
         }
@@ -340,6 +387,7 @@ public static class ComposeCommands
             ["components"] = m.Components,
             ["layers_reused"] = m.LayersReused,
             ["layers_compressed"] = m.LayersCompressed,
+            ["kept_previous"] = m.KeptPrevious,
             ["algorithm"] = ChunkAlgorithms.Name(r.Algorithm),
             ["package_database"] = r.PackageDatabase,
             ["manifest_digest"] = r.ManifestDescriptor.Digest,
@@ -363,6 +411,7 @@ public static class ComposeCommands
                 ["files"] = r.Metrics.Files,
                 ["bytes_in"] = r.Metrics.BytesIn,
                 ["bytes_out"] = r.Metrics.BytesOut,
+                ["kept_previous"] = r.Metrics.KeptPrevious,
                 ["layers"] = new JsonArray(r.Manifest.Layers.Select((l, i) => (JsonNode)new JsonObject
                 {
                     ["digest"] = l.Digest,

@@ -32,6 +32,8 @@ public sealed class BuildMetrics
     /// <summary>Layers taken from the layer cache without compressing.</summary>
     public int LayersReused { get; set; }
     public int LayersCompressed { get; set; }
+    /// <summary>With a previous image: whether its plan was kept (false: it no longer fit, planned afresh); null without one.</summary>
+    public bool? KeptPrevious { get; set; }
 }
 
 /// <summary>
@@ -107,6 +109,7 @@ public static class ChunkedImageBuilder
         metrics.Components = components.Components.Count;
         metrics.LayersReused = written.Count(w => w.FromCache);
         metrics.LayersCompressed = layers.Count - metrics.LayersReused;
+        metrics.KeptPrevious = options.PreviousPlan != null ? plan.KeptPrevious : null;
         return new BuildResult(options.Tag ?? "latest", manifestDescriptor, manifest, config, components, plan, algorithm, packages?.Kind, metrics);
     }
 

@@ -35,6 +35,10 @@ public static class ChunkPlanner
         bool stateAlone = state.Count > 0 && maxLayers > 1 && rest.Count > 0;
         if (!stateAlone) { rest.AddRange(state); state.Clear(); }
         int budget = maxLayers - (stateAlone ? 1 : 0);
+        // When components must share layers, a few layers stay free for the components a later
+        // update brings, so that update (planned with this plan as its previous) keeps every
+        // layer and adds one, instead of reshuffling the groups.
+        if (rest.Count > budget) budget -= ReservedLayers(budget);
 
         var layers = new List<PlannedLayer>();
         bool sizeDriven = rest.All(c => c.Kind == ComponentKind.Chunk);
@@ -74,15 +78,32 @@ public static class ChunkPlanner
         }
         var added = components.Where(c => !placed.Contains(c.Name)).ToList();
         int room = maxLayers - layers.Count;
-        if (layers.Count == 0 || room < (added.Count > 0 ? 1 : 0)) return null;
-        if (added.Count > 0) layers.AddRange(Plan(added, room).Layers);
+        // A previous plan that no longer fits the budget is dropped: the caller says so.
+        if (layers.Count == 0 || room < 0) return null;
+        if (added.Count > 0 && room > 0) layers.AddRange(Plan(added, room).Layers);
+        else if (added.Count > 0)
+        {
+            // No layer left for them: they join the smallest layer that is not the volatile
+            // state, so one layer changes rather than all of them.
+            int target = Enumerable.Range(0, layers.Count)
+                .Where(i => layers[i].Components.All(n => byName[n].Kind != ComponentKind.State))
+                .DefaultIfEmpty(0)
+                .MinBy(i => layers[i].Size);
+            var merged = layers[target].Components.Concat(added.Select(c => c.Name).OrderBy(n => n, StringComparer.Ordinal)).ToList();
+            layers[target] = new PlannedLayer(merged, layers[target].Size + added.Sum(c => c.Size));
+        }
         return new ChunkPlan(layers) { KeptPrevious = true };
     }
+
+    /// <summary>Layers a fresh plan leaves free for later components: 1 in 32 (at least 1 from 4 layers on).</summary>
+    internal static int ReservedLayers(int budget) => budget >= 32 ? budget / 32 : budget >= 4 ? 1 : 0;
 
     /// <summary>
     /// Splits an ordered list into at most <paramref name="bins"/> contiguous runs of about equal
     /// size. Using every bin keeps groups as small as the layer budget allows, which also keeps
-    /// them under the chunk size whenever that is possible at all.
+    /// them under the chunk size whenever that is possible at all. Greedy cuts can make a few
+    /// runs too many; then the two neighbours with the fewest bytes together merge, one pair at a
+    /// time, so a small change to the input moves a boundary or two, never all of them.
     /// </summary>
     internal static List<PlannedLayer> PackContiguous(List<Component> ordered, int bins)
     {
@@ -90,27 +111,30 @@ public static class ChunkPlanner
         if (ordered.Count <= bins) return ordered.Select(c => new PlannedLayer([c.Name], c.Size)).ToList();
         long total = ordered.Sum(c => c.Size + ContentDefinedSplitter.EntryOverhead);
         long target = Math.Max(1, (total + bins - 1) / bins);
-        while (true)
+        var runs = new List<(List<string> Names, long Bytes, long Weight)>();
+        var names = new List<string>();
+        long acc = 0, bytes = 0;
+        foreach (var c in ordered)
         {
-            var result = new List<PlannedLayer>();
-            var names = new List<string>();
-            long acc = 0, bytes = 0;
-            foreach (var c in ordered)
+            long s = c.Size + ContentDefinedSplitter.EntryOverhead;
+            if (names.Count > 0 && acc + s > target)
             {
-                long s = c.Size + ContentDefinedSplitter.EntryOverhead;
-                if (names.Count > 0 && acc + s > target)
-                {
-                    result.Add(new PlannedLayer(names, bytes));
-                    (names, acc, bytes) = ([], 0, 0);
-                }
-                names.Add(c.Name);
-                acc += s;
-                bytes += c.Size;
+                runs.Add((names, bytes, acc));
+                (names, acc, bytes) = ([], 0, 0);
             }
-            if (names.Count > 0) result.Add(new PlannedLayer(names, bytes));
-            if (result.Count <= bins) return result;
-            // Greedy cuts can overshoot the bin count by a few; widen the target and retry.
-            target += Math.Max(1, target / 10);
+            names.Add(c.Name);
+            acc += s;
+            bytes += c.Size;
         }
+        if (names.Count > 0) runs.Add((names, bytes, acc));
+        while (runs.Count > bins)
+        {
+            int best = 0;
+            for (int i = 1; i < runs.Count - 1; i++)
+                if (runs[i].Weight + runs[i + 1].Weight < runs[best].Weight + runs[best + 1].Weight) best = i;
+            runs[best] = ([.. runs[best].Names, .. runs[best + 1].Names], runs[best].Bytes + runs[best + 1].Bytes, runs[best].Weight + runs[best + 1].Weight);
+            runs.RemoveAt(best + 1);
+        }
+        return runs.Select(r => new PlannedLayer(r.Names, r.Bytes)).ToList();
     }
 }

@@ -439,14 +439,14 @@ internal sealed class ResumingBlobStream(RegistryClient client, Descriptor d, lo
             }
             catch (Exception e) when (e is IOException or HttpRequestException && _resumes < MaxResumes)
             {
-                Close();
+                DropResponse();
                 _resumes++;
                 client.CountResume($"download of {d.Digest} at byte {offset + _read}");
             }
         }
     }
 
-    private void Close()
+    private void DropResponse()
     {
         _body?.Dispose();
         _response?.Dispose();
@@ -456,7 +456,7 @@ internal sealed class ResumingBlobStream(RegistryClient client, Descriptor d, lo
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) Close();
+        if (disposing) DropResponse();
         base.Dispose(disposing);
     }
 }

@@ -24,13 +24,35 @@ public class PreviousPlanTests
     }
 
     [Fact]
-    public void A_previous_plan_that_does_not_fit_is_dropped()
+    public void A_previous_plan_with_more_layers_than_the_budget_is_dropped()
     {
-        var previous = new ChunkPlan([new PlannedLayer(["a"], 1), new PlannedLayer(["b"], 1), new PlannedLayer(["c"], 1)]);
+        var previous = new ChunkPlan([new PlannedLayer(["a"], 1), new PlannedLayer(["b"], 1), new PlannedLayer(["c"], 1), new PlannedLayer(["d"], 1)]);
         var plan = ChunkPlanner.Plan([Pkg("a", 1), Pkg("b", 1), Pkg("c", 1), Pkg("d", 1)], 3, previous);
         Assert.False(plan.KeptPrevious);
         Assert.True(plan.Layers.Count <= 3);
         Assert.Equal(["a", "b", "c", "d"], plan.Layers.SelectMany(l => l.Components).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void With_no_layer_left_new_components_join_the_smallest_layer_and_the_others_stay()
+    {
+        var previous = new ChunkPlan([new PlannedLayer(["a"], 50), new PlannedLayer(["b"], 5), new PlannedLayer(["c"], 30)]);
+        var plan = ChunkPlanner.Plan([Pkg("a", 50), Pkg("b", 5), Pkg("c", 30), Pkg("new", 99)], 3, previous);
+        Assert.True(plan.KeptPrevious);
+        Assert.Equal([["a"], ["b", "new"], ["c"]], plan.Layers.Select(l => l.Components.ToArray()));
+    }
+
+    [Fact]
+    public void A_fresh_plan_of_many_components_leaves_layers_for_the_next_update()
+    {
+        var comps = Enumerable.Range(0, 200).Select(i => Pkg($"p{i:000}", 1000 + i)).ToList();
+        var v1 = ChunkPlanner.Plan(comps, 64);
+        Assert.InRange(v1.Layers.Count, 56, 64 - ChunkPlanner.ReservedLayers(64));
+        // The next update brings two new components: every old layer stays as it was.
+        var v2 = ChunkPlanner.Plan([.. comps, Pkg("zz-new", 5_000), Pkg("aa-new", 7)], 64, v1);
+        Assert.True(v2.KeptPrevious);
+        Assert.Equal(v1.Layers.Select(l => string.Join(",", l.Components)), v2.Layers.Take(v1.Layers.Count).Select(l => string.Join(",", l.Components)));
+        Assert.True(v2.Layers.Count <= 64);
     }
 
     [FsCheck.Xunit.Property(MaxTest = 200)]
