@@ -151,6 +151,12 @@ public class MultiArchTests(MultiArchFixture fx) : IClassFixture<MultiArchFixtur
         Skopeo.Check("copy", "--override-arch", "arm64", $"oci:{tmp["multi"]}:42", $"oci:{tmp["arm"]}:x");
         Assert.Equal(fx.Arm64Digest, (string)SkopeoJson("inspect", $"oci:{tmp["arm"]}:x")["Digest"]!);
         TreechunkCli.Check("oci", "verify-layers", "--platform", "linux/arm64", $"oci:{tmp["multi"]}:42");
+        // --platform picks that image out of the index; without it, the host's (amd64).
+        var arm = JsonNode.Parse(TreechunkCli.Check("oci", "inspect", "--platform", "linux/arm64", $"oci:{tmp["multi"]}:42", "--json"))!;
+        Assert.Equal(fx.Arm64Digest, (string)arm["manifest_digest"]!);
+        Assert.Equal(fx.Amd64Digest, (string)JsonNode.Parse(TreechunkCli.Check("oci", "inspect", $"oci:{tmp["multi"]}:42", "--json"))!["manifest_digest"]!);
+        Assert.Contains("linux/arm64/v8", TreechunkCli.Fails(2, "oci", "inspect", "--platform", "linux/s390x", $"oci:{tmp["multi"]}:42"));
+        Assert.Contains("not linux/arm64", TreechunkCli.Fails(2, "oci", "inspect", "--platform", "linux/arm64", $"oci:{fx.Amd64}:42"));
         // Only the index is tagged in the layout; its images are there by digest.
         var index = JsonNode.Parse(File.ReadAllText(Path.Join(tmp["multi"], "index.json")))!;
         Assert.Equal((string)created["digest"]!, (string)index["manifests"]![0]!["digest"]!);
