@@ -59,8 +59,6 @@ public sealed class RegistryContext : IDisposable
     public bool Insecure { get; init; }
     /// <summary>--upload-chunk-size: upload in PATCH chunks of this many bytes (default: registries.conf, else one request).</summary>
     public long? UploadChunkSize { get; set; }
-    /// <summary>Blobs transferred at once.</summary>
-    public int Parallel { get; init; } = 6;
     /// <summary>Told each retry and resume, for --verbose.</summary>
     public Action<string>? Log { get; init; }
 

@@ -20,6 +20,8 @@ public sealed class RegistryDestination : IImageDestination
     private readonly RegistryClient _client;
     private readonly ConcurrentDictionary<string, (string MediaType, byte[] Bytes)> _manifests = new(StringComparer.Ordinal);
     private readonly List<string> _manifestOrder = [];
+    /// <summary>Manifests a HEAD found in the repository, so the commit does not ask again.</summary>
+    private readonly ConcurrentDictionary<string, bool> _manifestsPresent = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _present = new(StringComparer.Ordinal);
     private readonly List<(Descriptor Descriptor, string? Tag)> _tags = [];
     private readonly Lazy<TempDirectory> _staging = new(() => TempDirectory.Create("push"));
@@ -74,7 +76,12 @@ public sealed class RegistryDestination : IImageDestination
     }
 
     /// <summary>One HEAD of the manifest instead of one per blob: how a re-push of an unchanged image stays cheap.</summary>
-    public bool HasCompleteImage(Descriptor manifest) => _client.HasManifest(manifest.Digest);
+    public bool HasCompleteImage(Descriptor manifest)
+    {
+        if (!_client.HasManifest(manifest.Digest)) return false;
+        _manifestsPresent[manifest.Digest] = true;
+        return true;
+    }
 
     public IBlobWriter CreateBlob() => new StagedBlob(this, AtomicFile.CreateIn(_staging.Value.Path, "layer"));
 
@@ -113,7 +120,7 @@ public sealed class RegistryDestination : IImageDestination
             var named = tags.Where(t => t.Descriptor.Digest == digest && t.Tag != null).Select(t => t.Tag!).Distinct(StringComparer.Ordinal).ToList();
             if (named.Count == 0)
             {
-                if (!_client.HasManifest(digest)) _client.PutManifest(digest, mediaType, bytes);
+                if (!_manifestsPresent.ContainsKey(digest) && !_client.HasManifest(digest)) _client.PutManifest(digest, mediaType, bytes);
                 continue;
             }
             foreach (var tag in named) _client.PutManifest(tag, mediaType, bytes);
