@@ -23,5 +23,20 @@ get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
 passed=$(get passed); failed=$(get failed); total=$(get total); executed=$(get executed)
 skipped=$(( total - executed ))
 failed=$(( failed + $(get error) + $(get timeout) + $(get aborted) ))
+# CI shows only the head and tail of the log: name each failure (and its first message lines)
+# right before the count, so a red run says which test broke.
+if [ "$failed" -ne 0 ]; then
+  python3 - "$trx" <<'PY' || true
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+root = ET.parse(sys.argv[1]).getroot()
+for r in root.iterfind(".//t:UnitTestResult", ns):
+    if r.get("outcome") not in ("Passed", "NotExecuted"):
+        msg = r.findtext(".//t:Message", "", ns).strip().splitlines()
+        print(f"FAILED {r.get('testName')} ({r.get('duration')})")
+        for line in msg[:12]:
+            print(f"    {line}")
+PY
+fi
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then exit 1; fi
