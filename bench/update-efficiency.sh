@@ -4,10 +4,17 @@
 # digest v1 lacks, compressed bytes) is compared with the ideal (a zstd -3 tar of only the new
 # and changed entries). Prints a Markdown table and appends it to bench/results-update.md.
 #
-# So far: a single layer, one layer per component (source package; --max-layers 10000), and
-# treechunk at 64 layers planned afresh and with --previous. The anchors' packings, --previous and zstd:chunked partial pulls are
-# the rest of the update-efficiency issue.
+# Rows: a single layer; one layer per binary package (copies of the trees whose dpkg status
+# has no Source: fields, so treechunk's components are the binary packages); one layer per
+# component (source package; --max-layers 10000); re-implementations of ostree-ext's and
+# chunkah's packings at 64 layers (bench/anchor_packing.py plans them from the components of
+# the one-per-component images and the trees' changelogs; treechunk builds each plan through
+# --previous, from a layout holding only a manifest that names the plan's layers, and the
+# built image is checked to hold exactly the planned layers); treechunk at 64 layers planned
+# afresh and with --previous. zstd:chunked partial pulls are the rest of the update-efficiency
+# issue.
 set -euo pipefail
+shopt -s inherit_errexit  # a failing step inside the table's $(...) stops the run
 cd "$(dirname "$0")/.."
 out="$(pwd)/bench/.out/update"
 mkdir -p "$out"
@@ -22,25 +29,87 @@ log "measuring the ideal update"
 ideal_json=$(python3 bench/update_measure.py ideal "$v1" "$v2")
 ideal=$(echo "$ideal_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ideal_bytes"])')
 
-row() { # name, how v2 is planned (fresh|previous), extra build flags...
-  local name="$1" plan="$2"; shift 2
-  local dir="$out/$(echo "$name" | tr -c 'a-z0-9\n' '-')"
-  rm -rf "$dir-v1" "$dir-v2"
-  SOURCE_DATE_EPOCH=1700000000 "$cli" compose build-chunked-oci --rootfs "$v1" --output "oci:$dir-v1:v1" --compression zstd "$@" >/dev/null
-  local previous=(--previous none)
-  [ "$plan" = previous ] && previous=(--previous "oci:$dir-v1:v1")
-  SOURCE_DATE_EPOCH=1700000000 "$cli" compose build-chunked-oci --rootfs "$v2" --output "oci:$dir-v2:v2" --compression zstd "${previous[@]}" "$@" >/dev/null
-  python3 bench/update_measure.py download "$dir-v1" "$dir-v2" |
-    python3 -c "import json,sys; r=json.load(sys.stdin); i=$ideal
-print(f\"| $name | {r['layers']} | {r['v2_bytes']/1e6:.1f} | {r['download_bytes']/1e6:.1f} | {r['download_bytes']/i:.2f}x | {r['reused_layers']} of {r['layers']} |\")"
+dir_of() { echo "$out/$(echo "$1" | tr -c 'a-z0-9\n' '-')"; }
+
+build() { # ROOTFS LAYOUT TAG PREVIOUS [build flags...]: one image; its --json report goes to LAYOUT.json
+  local rootfs="$1" layout="$2" tag="$3" previous="$4"; shift 4
+  rm -rf "$layout"
+  SOURCE_DATE_EPOCH=1700000000 "$cli" compose build-chunked-oci --rootfs "$rootfs" --output "oci:$layout:$tag" \
+    --compression zstd --previous "$previous" --json "$@" >"$layout.json"
 }
 
+measure() { # name, directory prefix (DIR-v1, DIR-v2): one table row
+  python3 bench/update_measure.py download "$2-v1" "$2-v2" |
+    python3 -c "import json,sys; r=json.load(sys.stdin); i=$ideal
+print(f\"| $1 | {r['layers']} | {r['v2_bytes']/1e6:.1f} | {r['download_bytes']/1e6:.1f} | {r['download_bytes']/i:.2f}x | {r['reused_layers']} of {r['layers']} |\")"
+}
+
+row() { # name, how v2 is planned (fresh|previous), extra build flags...
+  local name="$1" plan="$2"; shift 2
+  local dir; dir=$(dir_of "$name")
+  build "$v1" "$dir-v1" v1 none "$@"
+  local previous=none
+  [ "$plan" = previous ] && previous="oci:$dir-v1:v1"
+  build "$v2" "$dir-v2" v2 "$previous" "$@"
+  measure "$name" "$dir"
+}
+
+# One layer per binary package: treechunk groups by dpkg Source:, so in copies of the trees
+# whose status file has no Source: fields every binary package is its own source. (The
+# user.component xattr would also do, but user xattrs cannot be set on symlinks, and they
+# would add a record to every file of every layer.)
+binary_row() { # name
+  local name="$1" dir; dir=$(dir_of "$1")
+  local v
+  for v in v1 v2; do
+    rm -rf "$dir-tree-$v"
+    if [ "$v" = v1 ]; then cp -a "$v1" "$dir-tree-$v"; else cp -a "$v2" "$dir-tree-$v"; fi
+    python3 - "$dir-tree-$v/var/lib/dpkg/status" <<'PY'
+import os, sys
+p = sys.argv[1]
+st = os.stat(p)
+lines = open(p, encoding='utf-8').read().split('\n')
+open(p, 'w', encoding='utf-8').write('\n'.join(l for l in lines if not l.startswith('Source:')))
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+PY
+  done
+  build "$dir-tree-v1" "$dir-v1" v1 none --max-layers 10000
+  build "$dir-tree-v2" "$dir-v2" v2 none --max-layers 10000
+  rm -rf "$dir-tree-v1" "$dir-tree-v2"
+  measure "$name" "$dir"
+}
+
+# An anchor's packing, re-implemented in bench/anchor_packing.py, built by treechunk: each plan
+# becomes a layout holding only a manifest whose layers name the plan's components, which
+# --previous makes treechunk follow; the built image is checked against the plan.
+anchor_row() { # name, algorithm (ostree-ext|chunkah), layers
+  local name="$1" algorithm="$2" layers="$3" dir; dir=$(dir_of "$1")
+  local components; components=$(dir_of "$per_component")
+  local prior=() v tree
+  for v in v1 v2; do
+    if [ "$v" = v1 ]; then tree="$v1"; else tree="$v2"; fi
+    python3 bench/anchor_packing.py plan "$algorithm" --tree "$tree" --components "$components-$v" \
+      --max-layers "$layers" "${prior[@]}" --out "$dir-plan-$v.json"
+    rm -rf "$dir-plan-$v"
+    python3 bench/anchor_packing.py layout "$dir-plan-$v.json" "$dir-plan-$v"
+    build "$tree" "$dir-$v" "$v" "oci:$dir-plan-$v:plan" --max-layers "$layers"
+    python3 bench/anchor_packing.py check "$dir-plan-$v.json" "$dir-$v" "$dir-$v.json"
+    # ostree-ext plans an update from the previous build's layers; chunkah plans every build afresh
+    [ "$algorithm" = ostree-ext ] && prior=(--prior "$dir-plan-v1.json")
+  done
+  measure "$name" "$dir"
+}
+
+per_component="one layer per component (source package)"
 log "building v1 and v2 for each packing"
 table=$(
   echo "| packing | layers | v2 MB | download MB | download / ideal | layers reused |"
   echo "|---|---|---|---|---|---|"
   row "single layer" fresh --max-layers 1
-  row "one layer per component (source package)" fresh --max-layers 10000
+  binary_row "one layer per binary package"
+  row "$per_component" fresh --max-layers 10000
+  anchor_row "ostree-ext packing (re-implemented), 64 layers" ostree-ext 64
+  anchor_row "chunkah packing (re-implemented), 64 layers" chunkah 64
   row "treechunk, 64 layers" fresh --max-layers 64
   row "treechunk, 64 layers, --previous v1" previous --max-layers 64
 )
