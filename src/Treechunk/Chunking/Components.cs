@@ -18,10 +18,30 @@ public enum ComponentKind
     Chunk,
 }
 
+/// <summary>Which files of a large package a part holds (see <see cref="ComponentAssigner"/>).</summary>
+public enum PartKind
+{
+    /// <summary>Not a part: the whole component.</summary>
+    Whole,
+    /// <summary>Files every rebuild of the package rewrites: executables, shared objects, modules, manual pages, changelogs.</summary>
+    Rebuilt,
+    /// <summary>The rest (scripts, modules in source form, data, documentation), which changes only where its upstream does.</summary>
+    Data,
+}
+
 /// <summary>A set of files that belong together and should share a layer.</summary>
+/// <param name="ChangeTimes">Change history (changelog entry times, Unix seconds, newest first); empty when unknown.</param>
 public sealed record Component(string Name, ComponentKind Kind, long Size, int FileCount, IReadOnlyList<long> ChangeTimes)
 {
     public Component(string name, ComponentKind kind, long size, int fileCount) : this(name, kind, size, fileCount, []) { }
+
+    /// <summary>The component this one is a part of (a large package cut into pieces), or null.</summary>
+    public string? Parent { get; init; }
+
+    public PartKind Part { get; init; }
+
+    /// <summary>The whole component: a part's parent, else the component itself.</summary>
+    public string WholeName => Parent ?? Name;
 }
 
 /// <summary>Every tree path assigned to exactly one component.</summary>
