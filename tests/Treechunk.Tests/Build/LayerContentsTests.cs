@@ -1,31 +1,17 @@
 using System.Text;
 using Treechunk.Build;
 using Treechunk.Chunking;
+using Treechunk.Tests.Support;
 using Treechunk.Trees;
 
 namespace Treechunk.Tests.Build;
 
 public class LayerContentsTests
 {
-    /// <summary>A tree held in memory, for exercising the pipeline stages without a filesystem.</summary>
-    private sealed class MemoryTree(IEnumerable<TreeEntry> entries) : ITree
-    {
-        private readonly List<TreeEntry> _entries = entries.OrderBy(e => e.Path, StringComparer.Ordinal).ToList();
-        public string Description => "memory";
-        public IReadOnlyList<TreeEntry> Entries => _entries;
-        public Stream OpenContent(TreeEntry entry) => new MemoryStream(new byte[entry.Size]);
-        public TreeEntry? Find(string path) => _entries.FirstOrDefault(e => e.Path == path);
-        public void Dispose() { }
-    }
+    private static TreeEntry Dir(string p, int uid = 0) => ZeroTree.Dir(p, uid);
+    private static TreeEntry File(string p, long size, params (string, string)[] xattrs) => ZeroTree.File(p, size, xattrs);
 
-    private static TreeEntry Dir(string p, int uid = 0) => new() { Path = p, Type = EntryType.Directory, Mode = 0x1ED, Uid = uid };
-    private static TreeEntry File(string p, long size, params (string, string)[] xattrs) => new()
-    {
-        Path = p, Type = EntryType.Regular, Mode = 0x1A4, Size = size,
-        Xattrs = xattrs.Select(x => KeyValuePair.Create(x.Item1, Encoding.UTF8.GetBytes(x.Item2))).ToList(),
-    };
-
-    private static readonly MemoryTree Tree = new([
+    private static readonly ZeroTree Tree = new([
         Dir("usr"), Dir("usr/lib"), Dir("srv", uid: 33),
         File("usr/lib/huge.so", 5 << 20, ("security.selinux", "system_u:object_r:lib_t:s0")),
         File("usr/lib/small.so", 1000),

@@ -160,3 +160,96 @@ public class ContentDefinedSplitterTests
         Assert.Throws<TreechunkException>(() => Sizes.Parse("1"));
     }
 }
+
+/// <summary>The expected-download packing: change likelihood decides which components share layers, and in what order.</summary>
+public class ExpectedDownloadPlannerTests
+{
+    private const long Day = 86400;
+
+    /// <summary>A package with the given number of changelog entries over the last two years.</summary>
+    private static Component Pkg(string name, long size, int recentChanges) =>
+        new(name, ComponentKind.Package, size, 1,
+            Enumerable.Range(0, Math.Max(1, recentChanges)).Select(i => 1_700_000_000L - i * (recentChanges > 0 ? 700 / recentChanges : 3000) * Day).ToList());
+
+    private static double ExpectedDownload(ChunkPlan plan, IReadOnlyList<Component> comps)
+    {
+        var byName = comps.ToDictionary(c => c.Name);
+        return plan.Layers.Sum(l => ChangeLikelihood.OfLayer(l.Components.Select(n => byName[n])) * l.Size);
+    }
+
+    [Fact]
+    public void Quiet_and_busy_packages_never_share_and_layers_go_where_they_save_most()
+    {
+        // Names interleave, so packing by name alone would mix the two kinds.
+        var quiet = Enumerable.Range(0, 40).Select(i => Pkg($"p{i:00}q", 10_000, 0)).ToList();
+        var busy = Enumerable.Range(0, 40).Select(i => Pkg($"p{i:00}b", 10_000, 20)).ToList();
+        var comps = quiet.Concat(busy).ToList();
+        var plan = ChunkPlanner.Plan(comps, 20);
+        double Members(char kind) => plan.Layers.Where(l => l.Components[0][^1] == kind).Average(l => l.Components.Count);
+        Assert.All(plan.Layers, l => Assert.Single(l.Components.Select(n => n[^1]).Distinct()));
+        // A busy package (20 changes in two years: P = 0.92) is downloaded again almost surely
+        // whatever it shares with, so the layers go to the quiet ones (P = 0.17), where a layer
+        // of their own saves most.
+        Assert.True(Members('b') > Members('q'), $"busy layers hold {Members('b')} on average, quiet ones {Members('q')}");
+        // Most stable first: every quiet layer before every busy one.
+        var kinds = plan.Layers.Select(l => l.Components[0][^1]).ToList();
+        Assert.Equal(kinds.OrderByDescending(k => k).ToList(), kinds);
+
+        // Better than cutting the same components, in name order, into as many layers regardless of history.
+        var byName = new ChunkPlan(ChunkPlanner.PackContiguous(comps.OrderBy(c => c.Name, StringComparer.Ordinal).ToList(), plan.Layers.Count));
+        Assert.True(ExpectedDownload(plan, comps) < ExpectedDownload(byName, comps), $"{ExpectedDownload(plan, comps)} vs {ExpectedDownload(byName, comps)}");
+    }
+
+    [Fact]
+    public void The_whole_budget_is_used_when_components_must_share()
+    {
+        var comps = Enumerable.Range(0, 100).Select(i => Pkg($"p{i:000}", 1000 + i * 37 % 500, i % 7)).ToList();
+        var plan = ChunkPlanner.Plan(comps, 32);
+        Assert.Equal(32 - ChunkPlanner.ReservedLayers(32), plan.Layers.Count);
+    }
+
+    [Fact]
+    public void A_previous_layer_naming_a_whole_package_keeps_all_its_parts()
+    {
+        Component Part(string path, PartKind kind) => new($"perl@{path}", ComponentKind.Package, 100, 1) { Parent = "perl", Part = kind };
+        var comps = new List<Component>
+        {
+            Part("usr/bin/perl", PartKind.Rebuilt), Part("usr/share/perl/a", PartKind.Data), Part("usr/share/perl/m", PartKind.Data),
+            new("zlib", ComponentKind.Package, 10, 1), new("bash", ComponentKind.Package, 50, 1),
+        };
+        var previous = new ChunkPlan([new PlannedLayer(["bash", "perl"], 1), new PlannedLayer(["zlib"], 1)]);
+        var plan = ChunkPlanner.Plan(comps, 4, previous);
+        Assert.True(plan.KeptPrevious);
+        Assert.Equal(["bash", "perl@usr/bin/perl", "perl@usr/share/perl/a", "perl@usr/share/perl/m"], plan.Layers[0].Components);
+        Assert.Equal(["zlib"], plan.Layers[1].Components);
+        Assert.Equal(2, plan.Layers.Count);
+    }
+
+    [FsCheck.Xunit.Property(MaxTest = 200)]
+    public bool With_histories_and_parts_every_component_is_placed_once_within_budget_and_the_plan_is_a_function_of_its_input(
+        PositiveInt maxLayers, NonEmptyArray<PositiveInt> sizes, NonNegativeInt seed)
+    {
+        int max = maxLayers.Get % 80 + 1;
+        var rng = new Random(seed.Get);
+        var comps = sizes.Get.Select((s, i) =>
+        {
+            var history = Enumerable.Range(0, rng.Next(0, 12)).Select(_ => 1_600_000_000L + rng.Next(0, 100_000_000)).Distinct().OrderDescending().ToList();
+            var kind = rng.Next(10) == 0 ? ComponentKind.Unowned : ComponentKind.Package;
+            var c = new Component($"c{i}", kind, s.Get, 1, history);
+            return rng.Next(4) == 0 && kind == ComponentKind.Package
+                ? c with { Name = $"big@{i}", Parent = "big", Part = rng.Next(2) == 0 ? PartKind.Rebuilt : PartKind.Data }
+                : c;
+        }).ToList();
+        var plan = ChunkPlanner.Plan(comps, max);
+        var placed = plan.Layers.SelectMany(l => l.Components).ToList();
+        var shuffled = comps.OrderBy(_ => rng.Next()).ToList();
+        var again = ChunkPlanner.Plan(shuffled, max);
+        var kept = ChunkPlanner.Plan(comps, max, plan);
+        string Key(ChunkPlan p) => string.Join("|", p.Layers.Select(l => string.Join(",", l.Components)));
+        return plan.Layers.Count <= max
+               && placed.Count == comps.Count && placed.ToHashSet().SetEquals(comps.Select(c => c.Name))
+               && plan.Layers.All(l => l.Components.Count > 0)
+               && Key(again) == Key(plan)
+               && kept.KeptPrevious && Key(kept) == Key(plan);
+    }
+}
