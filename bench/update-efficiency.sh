@@ -6,13 +6,13 @@
 #
 # Rows: a single layer; one layer per binary package (copies of the trees whose dpkg status
 # has no Source: fields, so treechunk's components are the binary packages); one layer per
-# component (source package; --max-layers 10000); re-implementations of ostree-ext's and
+# source package (--max-layers 10000, --chunk-size 1G so no package is cut into parts); one
+# layer per treechunk component (large packages in parts); re-implementations of ostree-ext's and
 # chunkah's packings at 64 layers (bench/anchor_packing.py plans them from the components of
 # the one-per-component images and the trees' changelogs; treechunk builds each plan through
 # --previous, from a layout holding only a manifest that names the plan's layers, and the
 # built image is checked to hold exactly the planned layers); treechunk at 64 layers planned
-# afresh and with --previous. zstd:chunked partial pulls are the rest of the update-efficiency
-# issue.
+# afresh and with --previous; and the same tree built twice (every layer reused).
 set -euo pipefail
 shopt -s inherit_errexit  # a failing step inside the table's $(...) stops the run
 cd "$(dirname "$0")/.."
@@ -73,8 +73,8 @@ open(p, 'w', encoding='utf-8').write('\n'.join(l for l in lines if not l.startsw
 os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
 PY
   done
-  build "$dir-tree-v1" "$dir-v1" v1 none --max-layers 10000
-  build "$dir-tree-v2" "$dir-v2" v2 none --max-layers 10000
+  build "$dir-tree-v1" "$dir-v1" v1 none --max-layers 10000 --chunk-size 1G
+  build "$dir-tree-v2" "$dir-v2" v2 none --max-layers 10000 --chunk-size 1G
   rm -rf "$dir-tree-v1" "$dir-tree-v2"
   measure "$name" "$dir"
 }
@@ -100,18 +100,28 @@ anchor_row() { # name, algorithm (ostree-ext|chunkah), layers
   measure "$name" "$dir"
 }
 
-per_component="one layer per component (source package)"
+# Two builds of the same tree: every layer must be reused.
+same_row() { # name, extra build flags...
+  local name="$1" dir; dir=$(dir_of "$1"); shift
+  build "$v2" "$dir-v1" v1 none "$@"
+  build "$v2" "$dir-v2" v2 none "$@"
+  measure "$name" "$dir"
+}
+
+per_component="one layer per source package"
 log "building v1 and v2 for each packing"
 table=$(
   echo "| packing | layers | v2 MB | download MB | download / ideal | layers reused |"
   echo "|---|---|---|---|---|---|"
   row "single layer" fresh --max-layers 1
   binary_row "one layer per binary package"
-  row "$per_component" fresh --max-layers 10000
+  row "$per_component" fresh --max-layers 10000 --chunk-size 1G
+  row "one layer per treechunk component (large packages in parts)" fresh --max-layers 10000
   anchor_row "ostree-ext packing (re-implemented), 64 layers" ostree-ext 64
   anchor_row "chunkah packing (re-implemented), 64 layers" chunkah 64
   row "treechunk, 64 layers" fresh --max-layers 64
   row "treechunk, 64 layers, --previous v1" previous --max-layers 64
+  same_row "treechunk, 64 layers, the same tree built twice" --max-layers 64
 )
 {
   echo
