@@ -165,6 +165,7 @@ public static class ImageDiffReport
             table.totals { border-collapse: collapse; margin: 12px 0; }
             table.totals th, table.totals td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
             table.totals th:first-child { text-align: left; }
+            .headline { font-size: 17px; }
             .image { margin: 14px 0; }
             .image .name { font-weight: 600; margin-bottom: 4px; }
             .bar { display: flex; height: 46px; border: 1px solid #444; background: #f4f4f4; }
@@ -183,28 +184,11 @@ public static class ImageDiffReport
         sb.Append($"<h1>Update from OLD to NEW</h1>\n<p>OLD: <code id=\"old-reference\">{E(oldReference)}</code> <code>{E(r.Old.Descriptor.Digest)}</code><br>\n");
         sb.Append($"NEW: <code id=\"new-reference\">{E(newReference)}</code> <code>{E(r.New.Descriptor.Digest)}</code></p>\n");
 
-        void Number(string id, string label, long value, bool bytes)
-        {
-            sb.Append($"<tr><th>{E(label)}</th><td id=\"{id}\" data-value=\"{N(value)}\">{N(value)}</td><td>{(bytes ? E(Sizes.Format(value)) : "")}</td></tr>\n");
-        }
-        sb.Append("<table class=\"totals\">\n");
-        Number("download-bytes", "Download, layer level (bytes)", r.DownloadBytes, true);
-        Number("partial-pull-bytes", "Download with partial pull (bytes)", r.PartialPullBytes, true);
-        Number("old-size", "OLD compressed size (bytes)", oldTotal, true);
-        Number("new-size", "NEW compressed size (bytes)", newTotal, true);
-        foreach (var s in new[] { LayerStatus.Reused, LayerStatus.Changed, LayerStatus.Added, LayerStatus.Removed })
-        {
-            var b = Totals(r, s);
-            var name = StatusName(s);
-            Number($"{name}-layers", $"Layers {name}", b.Layers, false);
-            Number($"{name}-size", $"Layers {name}, compressed (bytes)", b.Size, true);
-            if (b.UncompressedSize is { } u) Number($"{name}-uncompressed-size", $"Layers {name}, uncompressed (bytes)", u, true);
-        }
-        if (r.Files is { } files)
-            foreach (var s in new[] { FileStatus.Added, FileStatus.Removed, FileStatus.Modified })
-                Number($"files-{s.ToString().ToLowerInvariant()}", $"Files {s.ToString().ToLowerInvariant()}", files.Count(f => f.Status == s), false);
-        sb.Append("</table>\n");
-
+        // The cost first, in words and numbers, then the bars, then the breakdown.
+        string Num(string id, long value) => $"<span id=\"{id}\" data-value=\"{N(value)}\">{N(value)}</span>";
+        sb.Append($"<p class=\"headline\">Download: <b>{E(Sizes.Format(r.DownloadBytes))}</b> ({Num("download-bytes", r.DownloadBytes)} bytes) of NEW's " +
+                  $"{E(Sizes.Format(newTotal))} ({Num("new-size", newTotal)} bytes); with partial pull <b>{E(Sizes.Format(r.PartialPullBytes))}</b> " +
+                  $"({Num("partial-pull-bytes", r.PartialPullBytes)} bytes). OLD is {E(Sizes.Format(oldTotal))} ({Num("old-size", oldTotal)} bytes).</p>\n");
         sb.Append("<h2>Layers</h2>\n<p class=\"legend\">Bars share one byte scale. <span style=\"background:#3a8f4a\"></span>reused " +
                   "<span style=\"background:#d9480f\"></span>downloaded <span style=\"background:#868e96\"></span>not in NEW</p>\n");
         void Bar(string id, string title, IReadOnlyList<LayerDiff> layers, long total, bool isNew)
@@ -228,6 +212,22 @@ public static class ImageDiffReport
         }
         Bar("old-layers", "OLD", r.OldLayers, oldTotal, false);
         Bar("new-layers", "NEW", r.NewLayers, newTotal, true);
+
+        sb.Append("<table class=\"totals\">\n<tr><th>Layers</th><th>count</th><th>compressed (bytes)</th><th>uncompressed (bytes)</th></tr>\n");
+        foreach (var s in new[] { LayerStatus.Reused, LayerStatus.Changed, LayerStatus.Added, LayerStatus.Removed })
+        {
+            var b = Totals(r, s);
+            var name = StatusName(s);
+            sb.Append($"<tr><th>{name}{(s == LayerStatus.Removed ? " (OLD's)" : "")}</th><td>{Num($"{name}-layers", b.Layers)}</td>" +
+                      $"<td>{Num($"{name}-size", b.Size)} <small>{E(Sizes.Format(b.Size))}</small></td>" +
+                      $"<td>{(b.UncompressedSize is { } u ? $"{Num($"{name}-uncompressed-size", u)} <small>{E(Sizes.Format(u))}</small>" : "-")}</td></tr>\n");
+        }
+        sb.Append("</table>\n");
+        if (r.Files is { } counts)
+            sb.Append($"<p>Files: {Num("files-added", counts.Count(f => f.Status == FileStatus.Added))} added, " +
+                      $"{Num("files-removed", counts.Count(f => f.Status == FileStatus.Removed))} removed, " +
+                      $"{Num("files-modified", counts.Count(f => f.Status == FileStatus.Modified))} modified.</p>\n");
+        else sb.Append("<p>Files: not compared.</p>\n");
 
         sb.Append("<h2>Components</h2>\n");
         foreach (var s in new[] { ComponentStatus.Changed, ComponentStatus.Added, ComponentStatus.Removed })
