@@ -2,6 +2,7 @@ using System.CommandLine;
 using Spectre.Console;
 using Treechunk.Chunking;
 using Treechunk.Oci;
+using Treechunk.Diff;
 using Treechunk.Posix;
 
 namespace Treechunk.Cli.Commands;

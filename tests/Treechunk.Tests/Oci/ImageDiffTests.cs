@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Treechunk.Oci;
+using Treechunk.Diff;
 using Treechunk.Tests.CommandLine;
 using Treechunk.Tests.Support;
 using Treechunk.Transports;

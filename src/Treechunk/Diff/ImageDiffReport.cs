@@ -4,8 +4,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Treechunk.Chunking;
 using Treechunk.IO;
+using Treechunk.Oci;
 
-namespace Treechunk.Oci;
+namespace Treechunk.Diff;
 
 /// <summary>
 /// The forms an <see cref="ImageDiffResult"/> is shown in: the JSON of `oci diff --json` (field
@@ -172,7 +173,7 @@ public static class ImageDiffReport
             .layer { box-sizing: border-box; min-width: 3px; border-right: 1px solid #fff; overflow: hidden;
                      white-space: nowrap; font-size: 11px; padding: 2px 3px; color: #fff; }
             .layer.reused { background: #3a8f4a; }
-            .layer.downloaded { background: #d9480f; }
+            .layer.downloaded { background: #d9480f; font-weight: 700; }
             .layer.gone { background: #868e96; }
             .legend span { display: inline-block; width: 14px; height: 14px; vertical-align: middle; margin: 0 4px 0 14px; }
             ul.files { font-family: monospace; font-size: 12px; }
@@ -200,7 +201,8 @@ public static class ImageDiffReport
                 var cls = l.Status == LayerStatus.Reused ? "reused" : isNew ? "downloaded" : "gone";
                 var width = total > 0 ? l.Size * 100.0 / total : 0;
                 var named = isNew && changedByNewLayer.TryGetValue(l.Index, out var names) ? names : [];
-                var label = named.Count > 0 ? string.Join(", ", named) : $"#{l.Index}";
+                // Downloaded layers say what changed in them; the others what they hold.
+                var label = named.Count > 0 ? string.Join(", ", named) : l.Components.Count > 0 ? string.Join(", ", l.Components) : $"#{l.Index}";
                 var tip = $"#{l.Index} {StatusName(l.Status)} {l.Digest} {Sizes.Format(l.Size)}" +
                           (l.Components.Count > 0 ? $"\ncomponents: {string.Join(", ", l.Components)}" : "") +
                           (named.Count > 0 ? $"\nchanged: {string.Join(", ", named)}" : "");
