@@ -72,6 +72,8 @@ public sealed record ImageDiffOptions
     public IPartialPullEstimator PartialPull { get; init; } = LayerLevelPartialPull.Instance;
     public Action<string>? Log { get; init; }
     public Action<string>? Warn { get; init; }
+    /// <summary>Layers read at once (decompression is CPU-bound; registry blobs wait on the network).</summary>
+    public int Parallel { get; init; } = Math.Max(2, Environment.ProcessorCount);
 }
 
 /// <summary>
@@ -300,20 +302,11 @@ public static class ImageDiff
         var records = new Dictionary<string, RecordedLayer>(StringComparer.Ordinal);
         var exact = new HashSet<string>(StringComparer.Ordinal);
         var subtree = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (digest, layer) in blobs.Where(b => !shared.Contains(b.Key)))
-        {
-            options.Log?.Invoke($"reading {layer.Name} (not shared)");
-            var rec = Record(layer, (_, _) => true);
-            records[digest] = rec;
-            Touches(rec, exact, subtree);
-        }
+        ReadAll(blobs.Where(b => !shared.Contains(b.Key)).Select(b => b.Value), records, options, "not shared", (_, _) => true);
+        foreach (var digest in records.Keys) Touches(records[digest], exact, subtree);
         bool Touched(string path) =>
             exact.Contains(path) || subtree.Contains(path) || TreePaths.Ancestors(path).Any(subtree.Contains);
-        foreach (var (digest, layer) in blobs.Where(b => shared.Contains(b.Key)))
-        {
-            options.Log?.Invoke($"reading {layer.Name} (shared)");
-            records[digest] = Record(layer, (path, _) => Touched(path));
-        }
+        ReadAll(blobs.Where(b => shared.Contains(b.Key)).Select(b => b.Value), records, options, "shared", (path, _) => Touched(path));
 
         var oldTree = Flatten(oldImage, records, options.Warn);
         var newTree = Flatten(newImage, records, options.Warn);
@@ -348,6 +341,27 @@ public static class ImageDiff
             LayersRead = records.Count,
             LayersReread = missing.Count,
         };
+    }
+
+    /// <summary>Records layers side by side (largest first, so the pool drains evenly), as oci copy moves blobs.</summary>
+    private static void ReadAll(IEnumerable<Layer> layers, Dictionary<string, RecordedLayer> records, ImageDiffOptions options, string kind, Func<string, int, bool> hash)
+    {
+        var todo = layers.OrderByDescending(l => l.Descriptor.Size).ToList();
+        var done = new System.Collections.Concurrent.ConcurrentDictionary<string, RecordedLayer>(StringComparer.Ordinal);
+        try
+        {
+            Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Parallel) }, layer =>
+            {
+                options.Log?.Invoke($"reading {layer.Name} ({kind})");
+                done[layer.Descriptor.Digest] = Record(layer, hash);
+            });
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault() is TreechunkException first)
+        {
+            // One clear error, as a sequential read would give.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+        }
+        foreach (var (digest, rec) in done) records[digest] = rec;
     }
 
     /// <summary>

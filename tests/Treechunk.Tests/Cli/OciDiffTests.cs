@@ -246,6 +246,58 @@ public class OciDiffTests(DiffPairFixture fx) : IClassFixture<DiffPairFixture>
         Assert.Contains(0xd9480fU, pixels); // downloaded
     }
 
+    /// <summary>The diff without the references as given (which name the transports).</summary>
+    private static string Normalised(JsonNode diff)
+    {
+        diff["old"]!.AsObject().Remove("reference");
+        diff["new"]!.AsObject().Remove("reference");
+        return diff.ToJsonString();
+    }
+
+    [Fact]
+    public void Any_two_transports_give_the_same_diff_and_a_registry_sends_each_layer_once()
+    {
+        using var tmp = new TempDir("diff-transports");
+        var expected = Normalised(JsonNode.Parse(TreechunkCli.Check("oci", "diff", fx.V1, fx.V2, "--json"))!);
+        var archive = $"oci-archive:{tmp["v1.tar"]}";
+        var chunks = $"dir:{tmp["v2-chunks"]}";
+        TreechunkCli.Check("oci", "copy", fx.V1, archive);
+        TreechunkCli.Check("oci", "copy", fx.V2, chunks);
+        Assert.Equal(expected, Normalised(JsonNode.Parse(TreechunkCli.Check("oci", "diff", archive, chunks, "--json"))!));
+
+        using var registry = Support.Registry.RegistryServer.StartAnonymous();
+        var env = Registry.RegistryClientTests.Env(tmp);
+        var remote = $"docker://{registry.Host}/os/img:v2";
+        Registry.RegistryClientTests.Json(env, "oci", "push", "--insecure", fx.V2, remote);
+        var layers = LayersOf(fx.V2).Select(l => (string)l!["digest"]!).Distinct().ToList();
+
+        registry.ClearRequests();
+        var r = TreechunkCli.RunWithEnv(env, "oci", "diff", "--insecure", archive, remote, "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(expected, Normalised(JsonNode.Parse(r.Stdout)!));
+        Assert.All(layers, d => Assert.Equal(1, registry.CountBlobGets(d)));
+
+        // --no-files asks the registry for manifests and the config only.
+        registry.ClearRequests();
+        Registry.RegistryClientTests.Json(env, "oci", "diff", "--insecure", "--no-files", archive, remote);
+        Assert.All(layers, d => Assert.Equal(0, registry.CountBlobGets(d)));
+    }
+
+    [Fact]
+    public void A_corrupt_layer_is_named_and_fails_verification()
+    {
+        using var tmp = new TempDir("diff-corrupt");
+        Proc.Check("cp", "-a", fx.Layout, tmp["img"]);
+        var beta = (string)LayersOf(fx.V2).Single(l => l!["components"]!.AsArray().Any(c => (string)c! == "beta"))!["digest"]!;
+        var blob = Path.Join(tmp["img"], "blobs/sha256", beta[7..]);
+        var bytes = System.IO.File.ReadAllBytes(blob);
+        bytes[bytes.Length / 2] ^= 0x40;
+        System.IO.File.WriteAllBytes(blob, bytes);
+        Assert.Contains(beta, TreechunkCli.Fails(1, "oci", "diff", $"oci:{tmp["img"]}:v1", $"oci:{tmp["img"]}:v2"));
+        // Without files no blob is read, so the layer-level numbers still come.
+        TreechunkCli.Check("oci", "diff", $"oci:{tmp["img"]}:v1", $"oci:{tmp["img"]}:v2", "--no-files");
+    }
+
     [Fact]
     public void Identical_images_reuse_every_layer_and_change_nothing()
     {

@@ -113,4 +113,38 @@ public class ImageDiffTests
         Assert.Equal(0, r.DownloadBytes);
         Assert.All(r.NewLayers, l => Assert.Equal(LayerStatus.Reused, l.Status));
     }
+
+    /// <summary>A stand-in for the zstd:chunked estimator: a fixed share of each layer.</summary>
+    private sealed class HalfOfEachLayer : IPartialPullEstimator
+    {
+        public readonly List<string> Asked = [];
+        public PartialPullEstimate Estimate(Image oldImage, Layer newLayer)
+        {
+            Asked.Add(newLayer.Descriptor.Digest);
+            return new PartialPullEstimate(newLayer.Descriptor.Size / 2, "toc");
+        }
+    }
+
+    [Fact]
+    public void The_partial_pull_seam_is_asked_once_per_downloaded_blob_and_summed()
+    {
+        using var tmp = new TempDir("imgdiff");
+        // NEW lists its own layer twice: it is fetched (and estimated) once.
+        CraftedImage.Write(tmp["old"], Base.Value, OldOwn.Value);
+        CraftedImage.Write(tmp["new"], Base.Value, NewOwn.Value, Top.Value, NewOwn.Value);
+        using var oldImage = Open(tmp["old"]);
+        using var newImage = Open(tmp["new"]);
+        var seam = new HalfOfEachLayer();
+        var r = ImageDiff.Compare(oldImage, newImage, new ImageDiffOptions { PartialPull = seam, Files = false });
+        var own = newImage.Manifest.Layers[1];
+        var top = newImage.Manifest.Layers[2];
+        Assert.Equal([own.Digest, top.Digest], seam.Asked);
+        Assert.Equal(own.Size + top.Size, r.DownloadBytes);
+        Assert.Equal(own.Size / 2 + top.Size / 2, r.PartialPullBytes);
+        Assert.Equal("toc", r.NewLayers[1].PartialPullMethod);
+        Assert.Equal((0, 0L), (r.NewLayers[3].DownloadBytes, r.NewLayers[3].PartialPullBytes)); // the repeat
+        Assert.Null(r.NewLayers[0].PartialPullMethod); // reused: nothing to pull
+        // Without an estimator, a partial pull is the whole layer, as for any client today.
+        Assert.Equal(r.DownloadBytes, ImageDiff.Compare(oldImage, newImage, new ImageDiffOptions { Files = false }).PartialPullBytes);
+    }
 }
