@@ -147,4 +147,26 @@ public class ImageDiffTests
         // Without an estimator, a partial pull is the whole layer, as for any client today.
         Assert.Equal(r.DownloadBytes, ImageDiff.Compare(oldImage, newImage, new ImageDiffOptions { Files = false }).PartialPullBytes);
     }
+
+    [Fact]
+    public void A_hardlink_to_a_shared_layers_file_has_that_files_content()
+    {
+        var shared = CraftedImage.PythonTar("add(t, 'etc/h1', b'H')\nadd(t, 'etc/other', b'O')");
+        var oldOwn = CraftedImage.PythonTar("add(t, 'etc/h2', b'H')\nadd(t, 'etc/h3', b'X')");
+        // NEW links both to the shared etc/h1: h2 keeps its bytes, h3 changes from X to H.
+        var newOwn = CraftedImage.PythonTar("""
+            add(t, 'etc/h2', type=tarfile.LNKTYPE, linkname='etc/h1')
+            add(t, 'etc/h3', type=tarfile.LNKTYPE, linkname='etc/h1')
+            """);
+        using var tmp = new TempDir("imgdiff");
+        CraftedImage.Write(tmp["old"], shared, oldOwn);
+        CraftedImage.Write(tmp["new"], shared, newOwn);
+        using var oldImage = Open(tmp["old"]);
+        using var newImage = Open(tmp["new"]);
+
+        var r = ImageDiff.Compare(oldImage, newImage);
+        var h3 = Assert.Single(r.Files!);
+        Assert.Equal(("etc/h3", FileStatus.Modified, Sha("X"), Sha("H")), (h3.Path, h3.Status, h3.OldDigest, h3.NewDigest));
+        Assert.Equal(0, r.LayersReread); // link targets are among the paths the own layers touch
+    }
 }
