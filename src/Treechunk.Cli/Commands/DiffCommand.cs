@@ -43,7 +43,10 @@ public static class DiffCommand
             new_files, new_size, evidence}]}; files (null with --no-files) {added, removed,
             modified, list: [{path, status, old_type, new_type, old_digest, new_digest,
             old_size, new_size, old_layer, new_layer}]}. Sizes are bytes; size is compressed,
-            uncompressed_size the tar's (null when the layer was not read).
+            uncompressed_size the tar's (null when the layer was not read); match is the index
+            of the same or replaced layer in the other image; toc says the layer carries
+            zstd:chunked table-of-contents annotations; partial_pull_method is "layer" (whole
+            blob) or "toc"; *_layer fields are layer indexes; digests are of regular files.
 
             --html FILE writes a self-contained page: both images' layers as bars on one byte
             scale, reused / downloaded, changed components named, and the totals.
