@@ -31,6 +31,7 @@ public static class OciCommands
         oci.Subcommands.Add(VerifyContent());
         oci.Subcommands.Add(Extract());
         oci.Subcommands.Add(ImportOstree());
+        oci.Subcommands.Add(DiffCommand.Create(ImageHelp));
         return oci;
     }
 

@@ -112,6 +112,18 @@ public sealed class LayerApplier
         while (reader.Next() is { } entry) Apply(entry);
     }
 
+    /// <summary>
+    /// Applies one layer given as entries read earlier, so a layer read once can be applied to
+    /// several models (oci diff replays each distinct layer into both images' trees). Each
+    /// entry's <see cref="TarEntry.Content"/> goes to the sink as it is.
+    /// </summary>
+    public void ApplyEntries(IEnumerable<TarEntry> entries, string layerName)
+    {
+        _layer++;
+        _layerName = layerName;
+        foreach (var e in entries) Apply(e);
+    }
+
     /// <summary>Every path of the merged tree (the root excluded), parents before children.</summary>
     public IReadOnlyList<(string Path, LayerInode Inode)> Snapshot()
     {
