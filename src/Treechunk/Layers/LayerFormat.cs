@@ -35,6 +35,14 @@ public interface ILayerEncoder : IDisposable
 /// <param name="Annotations">Layer annotations the format adds (zstd:chunked's table-of-contents position), or null.</param>
 public sealed record EncodedLayer(string? DiffId, long UncompressedSize, IReadOnlyDictionary<string, string>? Annotations = null);
 
+public static class LayerFormats
+{
+    /// <summary>The format for a compression setting; <paramref name="zstdWorkers"/> applies to plain zstd only (zstd:chunked frames are single-threaded so their bytes never depend on it).</summary>
+    public static ILayerFormat For(Compression compression, int level, int zstdWorkers = 0) => compression == Compression.ZstdChunked
+        ? new ZstdChunkedLayerFormat(level)
+        : new TarLayerFormat(compression, level, zstdWorkers);
+}
+
 /// <summary>A reproducible PAX tar through gzip, zstd or nothing.</summary>
 public sealed record TarLayerFormat(Compression Compression, int Level, int ZstdWorkers = 0) : ILayerFormat
 {
