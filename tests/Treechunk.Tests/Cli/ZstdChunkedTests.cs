@@ -226,7 +226,9 @@ public class ZstdChunkedTests(ITestOutputHelper output)
         using var tmp = new TempDir("zcpodman");
         CreateTree(tmp["rootfs"]);
         using var reg = RegistryServer.StartAnonymous();
-        var built = Build(tmp["rootfs"], $"docker://{reg.Host}/os/chunked:v1", "--compression", "zstd:chunked", "--insecure");
+        var env = Treechunk.Tests.Registry.RegistryClientTests.Env(tmp);
+        var built = Treechunk.Tests.Registry.RegistryClientTests.Json(env, "compose", "build-chunked-oci", "--rootfs", tmp["rootfs"],
+            "--output", $"docker://{reg.Host}/os/chunked:v1", "--compression", "zstd:chunked", "--insecure");
         var podman = Tools.Require("podman");
         string[] storage = ["--root", tmp["proot"], "--runroot", tmp["prun"], "--storage-driver", "vfs"];
         Proc.Check(podman, [.. storage, "pull", "--tls-verify=false", $"docker://{reg.Host}/os/chunked:v1"]);
