@@ -221,6 +221,24 @@ public class ZstdChunkedTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Layers_from_the_layer_cache_keep_their_table_of_contents_annotations()
+    {
+        using var tmp = new TempDir("zccache");
+        CreateTree(tmp["rootfs"]);
+        string[] cache = ["--compression", "zstd:chunked", "--cache-dir", tmp["cache"], "--cache-layers"];
+        var first = Build(tmp["rootfs"], $"oci:{tmp["a"]}:v1", [.. cache, "--metrics-file", tmp["m1.json"]]);
+        var second = Build(tmp["rootfs"], $"oci:{tmp["b"]}:v1", [.. cache, "--metrics-file", tmp["m2.json"]]);
+        var reused = (int)JsonNode.Parse(File.ReadAllText(tmp["m2.json"]))!["layers_reused"]!;
+        Assert.Equal(first["layers"]!.AsArray().Count, reused);
+        Assert.Equal((string)first["manifest_digest"]!, (string)second["manifest_digest"]!);
+        foreach (var layer in Manifest(tmp["b"], "v1")["layers"]!.AsArray())
+            Toc(BlobPath(tmp["b"], (string)layer!["digest"]!), layer);
+        // Plain zstd with the same cache is another key: nothing of the zstd:chunked blobs is reused.
+        Build(tmp["rootfs"], $"oci:{tmp["c"]}:v1", "--compression", "zstd", "--cache-dir", tmp["cache"], "--cache-layers", "--metrics-file", tmp["m3.json"]);
+        Assert.Equal(0, (int)JsonNode.Parse(File.ReadAllText(tmp["m3.json"]))!["layers_reused"]!);
+    }
+
+    [Fact]
     public void Podman_pulls_a_zstd_chunked_image_from_a_registry_and_sees_the_diff_ids()
     {
         using var tmp = new TempDir("zcpodman");
