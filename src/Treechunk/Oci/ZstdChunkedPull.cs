@@ -33,6 +33,7 @@ public sealed class ZstdChunkedPull
 
     private readonly Dictionary<string, LocalFrame> _local = new(StringComparer.Ordinal);
     private readonly List<PartialLayerResult> _results = [];
+    private readonly HashSet<string> _indexedLayers = new(StringComparer.Ordinal);
 
     private readonly record struct LocalFrame(string BlobPath, long Offset, long Length);
 
@@ -77,7 +78,7 @@ public sealed class ZstdChunkedPull
     private void IndexLocalLayer(OciLayoutSource layout, Descriptor layer, Action<string>? log)
     {
         var path = OciLayout.BlobPath(layout.Root, layer.Digest);
-        if (!File.Exists(path) || new FileInfo(path).Length != layer.Size || !seenLayers.Add(layer.Digest)) return;
+        if (!File.Exists(path) || new FileInfo(path).Length != layer.Size || !_indexedLayers.Add(layer.Digest)) return;
         try
         {
             var (position, checksum) = ZstdChunked.TocLocation(layer);
@@ -92,8 +93,6 @@ public sealed class ZstdChunkedPull
             log?.Invoke($"partial pull: not indexing layer {layer.Digest} ({e.Message})");
         }
     }
-
-    private readonly HashSet<string> seenLayers = new(StringComparer.Ordinal);
 
     /// <summary>One stretch of the blob being rebuilt, in blob order.</summary>
     private sealed record Piece(long Offset, long Length)
@@ -217,7 +216,7 @@ public sealed class ZstdChunkedPull
             }
             var digest = "sha256:" + Convert.ToHexStringLower(hash.GetCurrentHash());
             if (written != layer.Size || digest != layer.Digest)
-                throw new TreechunkException($"{what}: the blob rebuilt from {requests} range requests to {source.Name} and {local} local bytes is {written} bytes with digest {digest}, not the layer; nothing was kept", ExitCodes.VerificationFailed);
+                throw new TreechunkException($"{what}: the blob rebuilt from {requests} range requests to {source.Name} and {local} local bytes is {written} bytes with digest {digest}, not the layer; nothing was kept (--no-partial downloads it whole)", ExitCodes.VerificationFailed);
             blob.Commit(layer.Digest);
         }
         var result = new PartialLayerResult(layer.Digest, layer.Size, fetched, local, rebuilt, requests);
