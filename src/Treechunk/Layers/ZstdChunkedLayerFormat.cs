@@ -215,6 +215,8 @@ public sealed record ZstdChunkedLayerFormat(int Level) : ILayerFormat
                 [ZstdChunked.ManifestPositionAnnotation] = $"{toc.Offset}:{toc.Length}:{toc.UncompressedLength}:{ZstdChunked.ManifestTypeCrfs}",
                 [ZstdChunked.TarSplitPositionAnnotation] = $"{split.Offset}:{split.Length}:{split.UncompressedLength}",
             };
+            annotations[ZstdChunked.LegacyManifestChecksumAnnotation] = annotations[ZstdChunked.ManifestChecksumAnnotation];
+            annotations[ZstdChunked.LegacyManifestPositionAnnotation] = annotations[ZstdChunked.ManifestPositionAnnotation];
             Dispose();
             return new EncodedLayer(diffId, _uncompressed, annotations);
         }

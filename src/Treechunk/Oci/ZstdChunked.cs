@@ -25,6 +25,14 @@ public static class ZstdChunked
     /// <summary>"OFFSET:LENGTH:UNCOMPRESSED_LENGTH" of the compressed tar-split in the blob.</summary>
     public const string TarSplitPositionAnnotation = "io.github.containers.zstd-chunked.tarsplit-position";
 
+    /// <summary>
+    /// The names containers/image used before it moved them under io.github (c/image 5.23,
+    /// podman 4.3 and skopeo 1.9 of Debian 12 read and write only these): same values, written
+    /// too, so those podmans pull treechunk's layers partially as well.
+    /// </summary>
+    public const string LegacyManifestChecksumAnnotation = "io.containers.zstd-chunked.manifest-checksum";
+    public const string LegacyManifestPositionAnnotation = "io.containers.zstd-chunked.manifest-position";
+
     public const int ManifestTypeCrfs = 1;
     public const int FooterSize = 64;
     /// <summary>A skippable frame's magic and length fields.</summary>
@@ -70,19 +78,22 @@ public static class ZstdChunked
     /// <summary>Whether a layer descriptor says it is zstd:chunked (a zstd layer with the TOC annotations).</summary>
     public static bool IsChunked(Descriptor d) =>
         d.MediaType == MediaTypes.LayerZstd && d.Annotations is { } a &&
-        a.ContainsKey(ManifestPositionAnnotation) && a.ContainsKey(ManifestChecksumAnnotation);
+        ((a.ContainsKey(ManifestPositionAnnotation) && a.ContainsKey(ManifestChecksumAnnotation)) ||
+         (a.ContainsKey(LegacyManifestPositionAnnotation) && a.ContainsKey(LegacyManifestChecksumAnnotation)));
 
     /// <summary>The TOC's position and checksum from a layer's annotations, checked against the blob's size.</summary>
     public static (Position Toc, string Checksum) TocLocation(Descriptor d)
     {
         var a = d.Annotations ?? throw new TreechunkException($"layer {d.Digest} has no zstd:chunked annotations");
-        var text = a.GetValueOrDefault(ManifestPositionAnnotation) ?? "";
+        bool current = a.ContainsKey(ManifestPositionAnnotation);
+        var positionKey = current ? ManifestPositionAnnotation : LegacyManifestPositionAnnotation;
+        var text = a.GetValueOrDefault(positionKey) ?? "";
         var parts = text.Split(':');
         if (parts.Length != 4 || !long.TryParse(parts[0], out var offset) || !long.TryParse(parts[1], out var length) ||
             !long.TryParse(parts[2], out var uncompressed) || parts[3] != "1" ||
             offset < 0 || length <= 0 || uncompressed <= 0 || offset + length > d.Size || uncompressed > MaxTocSize)
-            throw new TreechunkException($"layer {d.Digest}: malformed {ManifestPositionAnnotation} '{text}' (expected OFFSET:LENGTH:UNCOMPRESSED:1 within the blob's {d.Size} bytes)");
-        var checksum = a.GetValueOrDefault(ManifestChecksumAnnotation) ?? "";
+            throw new TreechunkException($"layer {d.Digest}: malformed {positionKey} '{text}' (expected OFFSET:LENGTH:UNCOMPRESSED:1 within the blob's {d.Size} bytes)");
+        var checksum = a.GetValueOrDefault(current ? ManifestChecksumAnnotation : LegacyManifestChecksumAnnotation) ?? "";
         Digest.Hex(checksum);
         return (new Position(offset, length, uncompressed), checksum);
     }
@@ -200,8 +211,8 @@ public static class ZstdChunked
             {
                 var c = entries[i + j];
                 long end = j < chunks ? entries[i + j + 1].Offset : e.EndOffset;
+                // A "zeros" chunk (a hole, as containers/storage writes them) is still a frame of zeros with its digest.
                 var digest = c.ChunkDigest ?? throw Bad($"{e.Name}: a chunk has no chunkDigest");
-                if (c.ChunkType is { Length: > 0 } t) throw Bad($"{e.Name}: chunk type '{t}' is not supported");
                 frames.Add(new ContentFrame(c.Offset, end, digest, c.ChunkSize, e.Name));
             }
             i += chunks;

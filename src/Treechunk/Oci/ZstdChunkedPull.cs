@@ -137,7 +137,7 @@ public sealed class ZstdChunkedPull
         var trailer = Fetch(trailerStart, layer.Size - trailerStart);
         var tocBytes = trailer.AsSpan(ZstdChunked.SkippableHeaderSize, (int)tocPosition.Length).ToArray();
         if (Digest.Sha256(tocBytes) != checksum)
-            throw new TreechunkException($"{what}: the table of contents from {source.Name} does not match the layer's {ZstdChunked.ManifestChecksumAnnotation}; nothing was kept", ExitCodes.VerificationFailed);
+            throw new TreechunkException($"{what}: the table of contents from {source.Name} does not match its manifest-checksum annotation; nothing was kept", ExitCodes.VerificationFailed);
         var toc = ZstdChunked.ParseToc(tocBytes, tocPosition, what);
         var frames = ZstdChunked.ContentFrames(toc, trailerStart, what);
 
