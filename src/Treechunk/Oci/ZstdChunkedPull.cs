@@ -234,13 +234,18 @@ public sealed class ZstdChunkedPull
     private static void RebuildHeaderFrames(List<Piece> pieces, List<int> gaps, byte[] trailer, long trailerStart, ZstdChunked.Toc toc,
         string what, Func<long, long, byte[]> fetch, Action<string>? log)
     {
+        // Only the current layout has a tar-split (and a 64-byte footer saying where): older
+        // writers' layers keep their header frames remote.
+        if (toc.TarSplitDigest is not { } splitDigest || trailer.Length < ZstdChunked.FooterSize + ZstdChunked.SkippableHeaderSize) return;
+        var frameHeader = trailer.AsSpan(trailer.Length - ZstdChunked.FooterSize - ZstdChunked.SkippableHeaderSize, ZstdChunked.SkippableHeaderSize);
+        if (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(frameHeader[4..]) != ZstdChunked.FooterSize) return;
         var footer = trailer.AsSpan(trailer.Length - ZstdChunked.FooterSize);
         if (!footer[56..].SequenceEqual(ZstdChunked.FooterMagic)) return;
         long splitOffset = (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(footer[32..]);
         long splitLength = (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(footer[40..]);
         if (splitOffset < trailerStart || splitOffset + splitLength > trailerStart + trailer.Length) return;
         var split = trailer.AsSpan((int)(splitOffset - trailerStart), (int)splitLength).ToArray();
-        if (toc.TarSplitDigest is not { } splitDigest || Digest.Sha256(split) != splitDigest)
+        if (Digest.Sha256(split) != splitDigest)
             throw new TreechunkException($"{what}: the tar-split does not match the digest its table of contents gives", ExitCodes.VerificationFailed);
         var contents = HeaderFrameContents(split);
         if (contents == null || contents.Count != gaps.Count)
