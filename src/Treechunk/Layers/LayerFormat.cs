@@ -7,8 +7,9 @@ namespace Treechunk.Layers;
 
 /// <summary>
 /// How a layer's entries become blob bytes: the per-entry seam of the layer writer. The plain
-/// format is a tar through one compressor; zstd:chunked will frame each file on its own and add
-/// a table of contents here, without the writer, the cache or the scheduler changing.
+/// format is a tar through one compressor; zstd:chunked (<see cref="ZstdChunkedLayerFormat"/>)
+/// frames each file on its own and adds a table of contents, without the writer, the cache or
+/// the scheduler changing.
 /// </summary>
 public interface ILayerFormat
 {
