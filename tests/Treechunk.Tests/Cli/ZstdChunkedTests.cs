@@ -224,6 +224,21 @@ public class ZstdChunkedTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Container_encapsulate_writes_zstd_chunked_layers_too_the_commit_layer_included()
+    {
+        using var tmp = new TempDir("zcencap");
+        CreateTree(tmp["rootfs"]);
+        Directory.Delete(tmp["rootfs/dev"], recursive: true); // OSTree holds no device nodes
+        TreechunkCli.Check("ostree", "init", "--repo", tmp["repo"], "--mode", "archive");
+        TreechunkCli.Check("ostree", "commit", "--repo", tmp["repo"], "--branch", "os/test", "--subject", "t", tmp["rootfs"]);
+        TreechunkCli.Check("compose", "container-encapsulate", "--repo", tmp["repo"], "os/test", $"oci:{tmp["image"]}:v1", "--compression", "zstd:chunked");
+        var layers = Manifest(tmp["image"], "v1")["layers"]!.AsArray();
+        Assert.True(layers.Count >= 2);
+        foreach (var layer in layers) Toc(BlobPath(tmp["image"], (string)layer!["digest"]!), layer);
+        Peers.SkopeoDecompressesToTheDiffIds($"oci:{tmp["image"]}:v1", tmp["dir"]);
+    }
+
+    [Fact]
     public void Layers_from_the_layer_cache_keep_their_table_of_contents_annotations()
     {
         using var tmp = new TempDir("zccache");
