@@ -171,53 +171,70 @@ public sealed class ZstdChunkedPull
         // 4. Fetch what is left in few requests, copy the rest, hash everything on the way.
         var plan = Coalesce(pieces);
         long local = 0, rebuilt = 0;
-        using (var blob = destination.CreateBlob())
-        using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        var handles = new Dictionary<string, Microsoft.Win32.SafeHandles.SafeFileHandle>(StringComparer.Ordinal);
+        try
         {
-            var buffer = new byte[1 << 17];
-            long written = 0;
-            void Write(ReadOnlySpan<byte> bytes)
+            using (var blob = destination.CreateBlob())
+            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
             {
-                hash.AppendData(bytes);
-                blob.Stream.Write(bytes);
-                written += bytes.Length;
-                progress?.Invoke(bytes.Length);
-            }
-            void CopyFrom(Stream s, long length)
-            {
-                using (s)
-                    for (long left = length; left > 0;)
+                var buffer = new byte[1 << 17];
+                long written = 0;
+                void Write(ReadOnlySpan<byte> bytes)
+                {
+                    hash.AppendData(bytes);
+                    blob.Stream.Write(bytes);
+                    written += bytes.Length;
+                    progress?.Invoke(bytes.Length);
+                }
+                void CopyFrom(Stream s, long length)
+                {
+                    using (s)
+                        for (long left = length; left > 0;)
+                        {
+                            int n = s.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+                            if (n == 0) throw new TreechunkException($"{what}: a range ended {left} bytes early", ExitCodes.VerificationFailed);
+                            Write(buffer.AsSpan(0, n));
+                            left -= n;
+                        }
+                }
+                foreach (var p in plan)
+                {
+                    if (p.Bytes != null)
                     {
-                        int n = s.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
-                        if (n == 0) throw new TreechunkException($"{what}: a range ended {left} bytes early", ExitCodes.VerificationFailed);
-                        Write(buffer.AsSpan(0, n));
-                        left -= n;
+                        Write(p.Bytes);
+                        if (p.Rebuilt) rebuilt += p.Length;
                     }
+                    else if (p.Local is { } l)
+                    {
+                        // One handle per local blob for the whole layer: a layer can take thousands of frames from one blob.
+                        if (!handles.TryGetValue(l.BlobPath, out var handle))
+                            handles[l.BlobPath] = handle = File.OpenHandle(l.BlobPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+                        for (long done = 0; done < l.Length;)
+                        {
+                            int n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, l.Length - done)), l.Offset + done);
+                            if (n == 0) throw new TreechunkException($"{what}: local blob {l.BlobPath} is shorter than its table of contents says", ExitCodes.VerificationFailed);
+                            Write(buffer.AsSpan(0, n));
+                            done += n;
+                        }
+                        local += l.Length;
+                    }
+                    else
+                    {
+                        requests++;
+                        var counted = new CountingReadStream(source.OpenBlobRange(layer, p.Offset, p.Length));
+                        try { CopyFrom(counted, p.Length); }
+                        finally { fetched += counted.Count; }
+                    }
+                }
+                var digest = "sha256:" + Convert.ToHexStringLower(hash.GetCurrentHash());
+                if (written != layer.Size || digest != layer.Digest)
+                    throw new TreechunkException($"{what}: the blob rebuilt from {requests} range requests to {source.Name} and {local} local bytes is {written} bytes with digest {digest}, not the layer; nothing was kept (--no-partial downloads it whole)", ExitCodes.VerificationFailed);
+                blob.Commit(layer.Digest);
             }
-            foreach (var p in plan)
-            {
-                if (p.Bytes != null)
-                {
-                    Write(p.Bytes);
-                    if (p.Rebuilt) rebuilt += p.Length;
-                }
-                else if (p.Local is { } l)
-                {
-                    CopyFrom(ImageSources.Range(new FileStream(l.BlobPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16), l.Offset, l.Length), l.Length);
-                    local += l.Length;
-                }
-                else
-                {
-                    requests++;
-                    var counted = new CountingReadStream(source.OpenBlobRange(layer, p.Offset, p.Length));
-                    try { CopyFrom(counted, p.Length); }
-                    finally { fetched += counted.Count; }
-                }
-            }
-            var digest = "sha256:" + Convert.ToHexStringLower(hash.GetCurrentHash());
-            if (written != layer.Size || digest != layer.Digest)
-                throw new TreechunkException($"{what}: the blob rebuilt from {requests} range requests to {source.Name} and {local} local bytes is {written} bytes with digest {digest}, not the layer; nothing was kept (--no-partial downloads it whole)", ExitCodes.VerificationFailed);
-            blob.Commit(layer.Digest);
+        }
+        finally
+        {
+            foreach (var h in handles.Values) h.Dispose();
         }
         var result = new PartialLayerResult(layer.Digest, layer.Size, fetched, local, rebuilt, requests);
         log?.Invoke($"partial pull of {layer.Digest}: {fetched} of {layer.Size} bytes fetched in {requests} requests, {local} copied from local frames, {rebuilt} header bytes compressed again");
