@@ -35,7 +35,8 @@ public sealed class ZstdChunkedPull
     private readonly List<PartialLayerResult> _results = [];
     private readonly HashSet<string> _indexedLayers = new(StringComparer.Ordinal);
 
-    private readonly record struct LocalFrame(string BlobPath, long Offset, long Length);
+    /// <summary>A content frame the client has: in a blob file, or (for estimates) only known to be there.</summary>
+    private readonly record struct LocalFrame(string? BlobPath, long Offset, long Length);
 
     /// <summary>How many content frames of local layers are known.</summary>
     public int LocalFrames => _local.Count;
@@ -75,18 +76,37 @@ public sealed class ZstdChunkedPull
         return pull;
     }
 
+    /// <summary>
+    /// Indexes the content frames of an image's zstd:chunked layers as frames a client holding that
+    /// image has: enough to <see cref="Estimate"/> a pull, not to <see cref="Copy"/> one (the bytes
+    /// stay wherever the image is).
+    /// </summary>
+    public static ZstdChunkedPull ForImage(Image image, Action<string>? log = null)
+    {
+        var pull = new ZstdChunkedPull();
+        foreach (var layer in image.Manifest.Layers.Where(ZstdChunked.IsChunked))
+            pull.IndexLayer(image.Source, layer, null, log);
+        return pull;
+    }
+
     private void IndexLocalLayer(OciLayoutSource layout, Descriptor layer, Action<string>? log)
     {
         var path = OciLayout.BlobPath(layout.Root, layer.Digest);
-        if (!File.Exists(path) || new FileInfo(path).Length != layer.Size || !_indexedLayers.Add(layer.Digest)) return;
+        if (!File.Exists(path) || new FileInfo(path).Length != layer.Size) return;
+        IndexLayer(layout, layer, path, log);
+    }
+
+    private void IndexLayer(IImageSource source, Descriptor layer, string? blobPath, Action<string>? log)
+    {
+        if (!_indexedLayers.Add(layer.Digest)) return;
         try
         {
             var (position, checksum) = ZstdChunked.TocLocation(layer);
-            var compressed = ReadExactly(layout.OpenBlobRange(layer, position.Offset, position.Length), position.Length);
+            var compressed = ReadExactly(source.OpenBlobRange(layer, position.Offset, position.Length), position.Length);
             if (Digest.Sha256(compressed) != checksum) throw new TreechunkException("its TOC does not match the checksum annotation");
             var toc = ZstdChunked.ParseToc(compressed, position, $"layer {layer.Digest}");
             foreach (var f in ZstdChunked.ContentFrames(toc, position.Offset - ZstdChunked.SkippableHeaderSize, $"layer {layer.Digest}"))
-                _local.TryAdd(f.ContentDigest, new LocalFrame(path, f.Offset, f.Length));
+                _local.TryAdd(f.ContentDigest, new LocalFrame(blobPath, f.Offset, f.Length));
         }
         catch (TreechunkException e)
         {
@@ -105,11 +125,14 @@ public sealed class ZstdChunkedPull
     }
 
     /// <summary>
-    /// Rebuilds the zstd:chunked layer <paramref name="layer"/> of <paramref name="source"/> into
-    /// <paramref name="destination"/> from local frames and ranges; throws naming the layer when
-    /// the result is not the blob the descriptor names (nothing is kept then).
+    /// How a layer would be rebuilt: the stretches of the blob in order (each fetched, local or
+    /// already here) and what reading the table of contents cost. Planning reads the trailer and
+    /// the first header frame from the source; <see cref="Copy"/> and <see cref="Estimate"/>
+    /// share it, so an estimate is what a pull fetches, to the byte.
     /// </summary>
-    public PartialLayerResult Copy(IImageSource source, Descriptor layer, IImageDestination destination, Action<long>? progress = null, Action<string>? log = null)
+    private sealed record LayerPlan(List<Piece> Pieces, long Fetched, int Requests);
+
+    private LayerPlan Plan(IImageSource source, Descriptor layer, Action<string>? log)
     {
         string what = $"layer {layer.Digest}";
         long fetched = 0;
@@ -168,8 +191,39 @@ public sealed class ZstdChunkedPull
         if (gaps.Count > 1 && pieces.Any(p => p.Local != null))
             RebuildHeaderFrames(pieces, gaps, trailer, trailerStart, toc, what, Fetch, log);
 
-        // 4. Fetch what is left in few requests, copy the rest, hash everything on the way.
-        var plan = Coalesce(pieces);
+        return new LayerPlan(Coalesce(pieces), fetched, requests);
+    }
+
+    /// <summary>
+    /// What a partial pull of <paramref name="layer"/> would cost a client holding the frames
+    /// indexed here: the trailer and first header frame are read (as a pull reads them), the rest
+    /// is counted, nothing is written.
+    /// </summary>
+    public PartialLayerResult Estimate(IImageSource source, Descriptor layer, Action<string>? log = null)
+    {
+        var plan = Plan(source, layer, log);
+        long fetched = plan.Fetched, local = 0, rebuilt = 0;
+        int requests = plan.Requests;
+        foreach (var p in plan.Pieces)
+        {
+            if (p.Remote) { fetched += p.Length; requests++; }
+            else if (p.Local != null) local += p.Length;
+            else if (p.Rebuilt) rebuilt += p.Length;
+        }
+        return new PartialLayerResult(layer.Digest, layer.Size, fetched, local, rebuilt, requests);
+    }
+
+    /// <summary>
+    /// Rebuilds the zstd:chunked layer <paramref name="layer"/> of <paramref name="source"/> into
+    /// <paramref name="destination"/> from local frames and ranges; throws naming the layer when
+    /// the result is not the blob the descriptor names (nothing is kept then).
+    /// </summary>
+    public PartialLayerResult Copy(IImageSource source, Descriptor layer, IImageDestination destination, Action<long>? progress = null, Action<string>? log = null)
+    {
+        string what = $"layer {layer.Digest}";
+        var (plan, fetched, requests) = Plan(source, layer, log);
+
+        // Fetch what is left in few requests, copy the rest, hash everything on the way.
         long local = 0, rebuilt = 0;
         var handles = new Dictionary<string, Microsoft.Win32.SafeHandles.SafeFileHandle>(StringComparer.Ordinal);
         try
@@ -206,13 +260,14 @@ public sealed class ZstdChunkedPull
                     }
                     else if (p.Local is { } l)
                     {
+                        var path = l.BlobPath ?? throw new InvalidOperationException("an index made by ForImage estimates pulls; copying needs ForLayout");
                         // One handle per local blob for the whole layer: a layer can take thousands of frames from one blob.
-                        if (!handles.TryGetValue(l.BlobPath, out var handle))
-                            handles[l.BlobPath] = handle = File.OpenHandle(l.BlobPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+                        if (!handles.TryGetValue(path, out var handle))
+                            handles[path] = handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
                         for (long done = 0; done < l.Length;)
                         {
                             int n = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, l.Length - done)), l.Offset + done);
-                            if (n == 0) throw new TreechunkException($"{what}: local blob {l.BlobPath} is shorter than its table of contents says", ExitCodes.VerificationFailed);
+                            if (n == 0) throw new TreechunkException($"{what}: local blob {path} is shorter than its table of contents says", ExitCodes.VerificationFailed);
                             Write(buffer.AsSpan(0, n));
                             done += n;
                         }

@@ -210,4 +210,50 @@ public class PartialPullTests(ITestOutputHelper output)
         // The v1 pull fetched its blobs whole; only v2's ranges count for the partial layers.
         long FullGets(string digest) => proxy.Matching("GET", $"/blobs/{digest}$").Where(r => r.Range == null).Sum(r => r.ResponseBodyBytes);
     }
+
+    /// <summary>
+    /// oci diff's partial-pull column is the pull's own plan: for each changed layer of v2, the
+    /// bytes diff reports are the bytes the following pull fetches (and the proxy saw cross),
+    /// while diff itself only reads table-of-contents ranges. A gzip layer has no TOC: diff says
+    /// "layer" and counts it whole.
+    /// </summary>
+    [Fact]
+    public void Oci_diff_reports_the_bytes_a_partial_pull_then_fetches()
+    {
+        using var fx = Setup("partial-diff");
+        var (tmp, env, proxy) = (fx.Tmp, fx.Env, fx.Proxy);
+        RegistryClientTests.Json(env, "oci", "pull", "--insecure", $"docker://{proxy.Host}/os/img:v1", $"oci:{tmp["local"]}:v1");
+
+        var before = proxy.Requests.Count;
+        var diff = RegistryClientTests.Json(env, "oci", "diff", "--insecure", "--no-files", $"oci:{tmp["local"]}:v1", $"docker://{proxy.Host}/os/img:v2");
+        var diffRequests = proxy.Requests.Skip(before).ToList();
+        output.WriteLine(diff["layers"]!["new"]!.ToJsonString());
+        // Diff read manifests, config and TOC ranges; no layer blob came whole.
+        Assert.All(diffRequests.Where(r => r.Method == "GET" && r.Path.Contains("/blobs/") && fx.V2Layers.Any(l => r.Path.EndsWith((string)l["digest"]!, StringComparison.Ordinal))),
+            r => Assert.Equal(206, r.Status));
+
+        var pull = RegistryClientTests.Json(env, "oci", "pull", "--insecure", $"docker://{proxy.Host}/os/img:v2", $"oci:{tmp["local"]}:v2");
+        var fetched = pull["partial_layers"]!.AsArray().ToDictionary(p => (string)p!["digest"]!, p => (long)p!["bytes_fetched"]!);
+        var newLayers = diff["layers"]!["new"]!.AsArray().Select(l => l!).ToList();
+        var downloaded = newLayers.Where(l => (string)l["status"]! != "reused").ToList();
+        Assert.Equal(fetched.Keys.Order(), downloaded.Select(l => (string)l["digest"]!).Order());
+        foreach (var l in downloaded)
+        {
+            Assert.Equal("toc", (string)l["partial_pull_method"]!);
+            Assert.True((bool)l["toc"]!);
+            Assert.Equal(fetched[(string)l["digest"]!], (long)l["partial_pull_bytes"]!);
+            Assert.True((long)l["partial_pull_bytes"]! * 3 < (long)l["download_bytes"]!, l.ToJsonString());
+        }
+        Assert.Equal(fetched.Values.Sum(), (long)diff["totals"]!["partial_pull_bytes"]!);
+        Assert.All(newLayers.Where(l => (string)l["status"]! == "reused"), l => Assert.Equal(0, (long)l["partial_pull_bytes"]!));
+
+        // The same images in gzip: no TOC, so a partial pull is a whole download.
+        foreach (var v in new[] { "v1", "v2" })
+            ZstdChunkedTests.Build(tmp[v], $"oci:{tmp["gzip"]}:{v}");
+        var plain = RegistryClientTests.Json(env, "oci", "diff", "--no-files", $"oci:{tmp["gzip"]}:v1", $"oci:{tmp["gzip"]}:v2");
+        Assert.NotEqual(0, (long)plain["totals"]!["download_bytes"]!);
+        Assert.Equal((long)plain["totals"]!["download_bytes"]!, (long)plain["totals"]!["partial_pull_bytes"]!);
+        Assert.All(plain["layers"]!["new"]!.AsArray().Where(l => (string)l!["status"]! != "reused"),
+            l => Assert.Equal("layer", (string)l!["partial_pull_method"]!));
+    }
 }
