@@ -189,6 +189,9 @@ public class BuildChunkedOciTests(SyntheticImageFixture fx) : IClassFixture<Synt
         Assert.True((long)metrics["bytes_in"]! > 100_000);
         Assert.True((int)metrics["layers"]! >= 1);
         Assert.NotNull(metrics["phases"]!["write"]);
+        // The fixed cost before compressing includes every phase before the first layer.
+        var before = new[] { "scan", "components", "plan" }.Sum(k => (double?)metrics["phases"]![k] ?? 0);
+        Assert.True((double)metrics["first_layer_after_start"]! >= before, metrics.ToJsonString());
         var skopeo = Peers.SkopeoAgrees($"oci-archive:{tmp["img.tar"]}:t1");
         Assert.Equal("1.0.0", (string?)skopeo["Labels"]!["org.example.version"]);
         Assert.Equal("arm64", (string?)skopeo["Architecture"]);
