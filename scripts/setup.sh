@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 packages=(ostree skopeo umoci mmdebstrap rpm pigz zstd docker-registry podman apache2-utils
           createrepo-c dnf python3 tar gzip time qemu-user-static binfmt-support arch-test file
-          chromium)  # chromium: headless check of the page oci diff --html writes
+          chromium gcc zlib1g-dev)  # chromium: headless check of the page oci diff --html writes;
+                                    # gcc, zlib1g-dev: native AOT's linker and libz for dotnet publish
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # Foreign-architecture composes run that architecture's binaries through qemu-user, which the
