@@ -12,7 +12,8 @@
 # the one-per-component images and the trees' changelogs; treechunk builds each plan through
 # --previous, from a layout holding only a manifest that names the plan's layers, and the
 # built image is checked to hold exactly the planned layers); treechunk at 64 layers planned
-# afresh and with --previous; and the same tree built twice (every layer reused).
+# afresh and with --previous; the same tree built twice (every layer reused); and zstd:chunked
+# with --previous, pulled partially from a local docker-registry.
 set -euo pipefail
 shopt -s inherit_errexit  # a failing step inside the table's $(...) stops the run
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ out="$(pwd)/bench/.out/update"
 mkdir -p "$out"
 bash scripts/setup.sh >&2
 source bench/lib.sh
-require python3 zstd mmdebstrap
+require python3 zstd mmdebstrap docker-registry curl
 publish_cli
 mapfile -t pair < <(bash bench/update-pair.sh)
 v1="${pair[0]}" v2="${pair[1]}"
@@ -35,7 +36,7 @@ build() { # ROOTFS LAYOUT TAG PREVIOUS [build flags...]: one image; its --json r
   local rootfs="$1" layout="$2" tag="$3" previous="$4"; shift 4
   rm -rf "$layout"
   SOURCE_DATE_EPOCH=1700000000 "$cli" compose build-chunked-oci --rootfs "$rootfs" --output "oci:$layout:$tag" \
-    --compression zstd --previous "$previous" --json "$@" >"$layout.json"
+    --compression "${compression:-zstd}" --previous "$previous" --json "$@" >"$layout.json"
 }
 
 measure() { # name, directory prefix (DIR-v1, DIR-v2): one table row
@@ -108,7 +109,23 @@ same_row() { # name, extra build flags...
   measure "$name" "$dir"
 }
 
+# zstd:chunked, v2 with --previous v1, both pushed to a local docker-registry: the download is
+# what a partial pull of v2 into a layout holding v1 fetched (bench/lib.sh partial_pull), as
+# treechunk counts it, checked against the registry's access log.
+partial_row() { # name, extra build flags...
+  local name="$1" dir; dir=$(dir_of "$1"); shift
+  compression=zstd:chunked build "$v1" "$dir-v1" v1 none "$@"
+  compression=zstd:chunked build "$v2" "$dir-v2" v2 "oci:$dir-v1:v1" "$@"
+  partial_pull "oci:$dir-v1:v1" "oci:$dir-v2:v2" "$dir-pull" |
+    python3 -c "import json,sys; r=json.load(sys.stdin); i=$ideal
+print(f\"| $name | {r['layers']} | {r['v2_bytes']/1e6:.1f} | {r['client']/1e6:.1f} | {r['client']/i:.2f}x | {r['layers'] - r['changed']} of {r['layers']} |\")"
+}
+
 per_component="one layer per source package"
+# The partial-pull row's registry and client state stay in bench/.out (no user auth or registries.conf).
+export HOME="$out/home" XDG_CACHE_HOME="$out/home/.cache" XDG_CONFIG_HOME="$out/home/.config" CONTAINERS_REGISTRIES_CONF="$out/none.conf"
+mkdir -p "$HOME"
+start_registry "$out/registry"
 log "building v1 and v2 for each packing"
 table=$(
   echo "| packing | layers | v2 MB | download MB | download / ideal | layers reused |"
@@ -122,6 +139,7 @@ table=$(
   row "treechunk, 64 layers" fresh --max-layers 64
   row "treechunk, 64 layers, --previous v1" previous --max-layers 64
   same_row "treechunk, 64 layers, the same tree built twice" --max-layers 64
+  partial_row "treechunk, 64 layers, --previous v1, zstd:chunked partial pull" --max-layers 64
 )
 {
   echo

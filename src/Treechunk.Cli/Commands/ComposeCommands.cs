@@ -29,8 +29,8 @@ public static class ComposeCommands
         public readonly Option<int> MaxLayers = new("--max-layers") { Description = "At most this many layers (default 64; above 127 Docker cannot run the image)", DefaultValueFactory = _ => BuildOptions.DefaultMaxLayers };
         public readonly Option<string?> ChunkSize = new("--chunk-size") { Description = "Target layer size for content-based/fixed chunking, and the large-file threshold (default 16M)" };
         public readonly Option<string?> ChunkAlgorithm = new("--chunk-algorithm") { Description = "package | content-based | fixed (default: package when the tree has a package database)" };
-        public readonly Option<string> Compression = new("--compression") { Description = "gzip | zstd | none", DefaultValueFactory = _ => "gzip" };
-        public readonly Option<int?> CompressionLevel = new("--compression-level") { Description = "gzip 1-9 (default 6), zstd 1-22 (default 3)" };
+        public readonly Option<string> Compression = new("--compression") { Description = "gzip | zstd | zstd:chunked | none (zstd:chunked: each file its own zstd frame plus a table of contents, for partial pulls)", DefaultValueFactory = _ => "gzip" };
+        public readonly Option<int?> CompressionLevel = new("--compression-level") { Description = "gzip 1-9 (default 6), zstd and zstd:chunked 1-22 (default 3)" };
         public readonly Option<int?> ParallelLayers = new("--parallel-layers") { Description = "Layers compressed at once (default: number of cores)" };
         public readonly Option<int> ParallelChunks = new("--parallel-chunks") { Description = "zstd only: worker threads inside one layer (default 0: one thread; any N >= 1 gives the same bytes, which differ from 0)" };
         public readonly Option<string?> CacheDir = new("--cache-dir") { Description = "Keep downloaded packages and (with --cache-layers) compressed layers here between builds" };

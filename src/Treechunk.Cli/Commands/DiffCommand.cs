@@ -46,7 +46,8 @@ public static class DiffCommand
             uncompressed_size the tar's (null when the layer was not read); match is the index
             of the same or replaced layer in the other image; toc says the layer carries
             zstd:chunked table-of-contents annotations; partial_pull_method is "layer" (whole
-            blob) or "toc"; *_layer fields are layer indexes; digests are of regular files.
+            blob) or "toc" (zstd:chunked: what `treechunk oci pull` into a layout holding OLD
+            fetches, to the byte: the TOC trailer, and the file frames OLD's TOCs lack); *_layer fields are layer indexes; digests are of regular files.
 
             --html FILE writes a self-contained page: both images' layers as bars on one byte
             scale, reused / downloaded, changed components named, and the totals.
@@ -73,6 +74,7 @@ public static class DiffCommand
             var result = ImageDiff.Compare(oldImage, newImage, new ImageDiffOptions
             {
                 Files = !p.GetValue(noFiles),
+                PartialPull = new TocPartialPull(Run.Log),
                 Log = Run.Log,
                 Warn = Run.Warn,
             });

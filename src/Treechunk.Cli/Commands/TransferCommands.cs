@@ -27,11 +27,13 @@ public static class TransferCommands
         public readonly Option<int> Parallel = new("--parallel") { Description = "Blobs transferred at once (default 6, as skopeo)", DefaultValueFactory = _ => 6 };
         public readonly Option<string?> UploadChunkSize = new("--upload-chunk-size") { Description = "Upload to registries in resumable PATCH chunks of this size (e.g. 16M; default: registries.conf, else one request per blob)" };
         public readonly Option<bool> Force = new("--force") { Description = "Replace a local destination path that is not an OCI layout/archive" };
+        public readonly Option<bool> NoPartial = new("--no-partial") { Description = "Download zstd:chunked layers whole, even when the destination layout already has some of their files" };
+        public readonly Option<string?> MetricsFile = new("--metrics-file") { Description = "Write the transfer's counts as JSON (blobs, bytes received, bytes fetched per partially pulled layer)" };
         public readonly Option<bool> Json = GlobalOptions.Json();
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Platform, Parallel, UploadChunkSize, Force, Json }) c.Options.Add(o);
+            foreach (var o in new Option[] { Platform, Parallel, UploadChunkSize, NoPartial, MetricsFile, Force, Json }) c.Options.Add(o);
         }
     }
 
@@ -327,8 +329,36 @@ public static class TransferCommands
         var tag = dst is ChunkDirectoryReference ? null : dst.Tag ?? src.Tag ?? top.Annotations?.GetValueOrDefault(Oci.Annotations.RefName) ?? (src.Digest != null ? null : "latest");
         bool json = p.GetValue(options.Json);
         using var to = Run.OpenDestination(dst, p.GetValue(options.Force));
-        var result = TransferProgress.Run(json, progress => ImageCopier.Copy(from, top, to, tag, parallel, progress, Run.Log));
+        // From a registry into a layout that holds images already: zstd:chunked layers are
+        // rebuilt from the frames the layout has and ranges of what it lacks.
+        var partial = src is DockerReference && dst is OciLayoutReference layout && !p.GetValue(options.NoPartial) &&
+                      File.Exists(Path.Join(layout.Path, OciLayout.IndexFile))
+            ? ZstdChunkedPull.ForLayout(OciLayoutSource.Open(layout.Path), Run.Log)
+            : null;
+        var result = TransferProgress.Run(json, progress => ImageCopier.Copy(from, top, to, tag, parallel, progress, Run.Log, partial));
         var stats = ctx.Stats;
+        var partialLayers = partial?.Results.OrderBy(r => r.Digest, StringComparer.Ordinal).ToList() ?? [];
+        JsonArray PartialJson() => new(partialLayers.Select(r => (JsonNode)new JsonObject
+        {
+            ["digest"] = r.Digest,
+            ["size"] = r.Size,
+            ["bytes_fetched"] = r.BytesFetched,
+            ["bytes_local"] = r.BytesLocal,
+            ["bytes_rebuilt"] = r.BytesRebuilt,
+            ["requests"] = r.Requests,
+        }).ToArray());
+        if (p.GetValue(options.MetricsFile) is { } metricsFile)
+            Treechunk.IO.AtomicFile.Write(metricsFile, System.Text.Encoding.UTF8.GetBytes(new JsonObject
+            {
+                ["digest"] = top.Digest,
+                ["blobs_copied"] = result.BlobsCopied,
+                ["blobs_skipped"] = result.BlobsSkipped,
+                ["bytes_copied"] = result.BytesCopied,
+                ["bytes_sent"] = stats.BytesSent,
+                ["bytes_received"] = stats.BytesReceived,
+                ["partial_layers"] = PartialJson(),
+                ["partial_bytes_fetched"] = partialLayers.Sum(r => r.BytesFetched),
+            }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n"));
         if (json)
             Run.PrintJson(new JsonObject
             {
@@ -346,9 +376,11 @@ public static class TransferCommands
                 ["bytes_received"] = stats.BytesReceived,
                 ["retried"] = stats.Retries,
                 ["resumed"] = stats.Resumes,
+                ["partial_layers"] = PartialJson(),
+                ["partial_bytes_fetched"] = partialLayers.Sum(r => r.BytesFetched),
             });
         else
-            Console.WriteLine($"{dst.Transport}:{dst.Location}{(tag != null ? ":" + tag : "")} {top.Digest} ({result.BlobsCopied} blobs copied{(stats.BlobsMounted > 0 ? $", {stats.BlobsMounted} mounted" : "")}, {result.BlobsSkipped} already there, {Sizes.Format(result.BytesCopied)})");
+            Console.WriteLine($"{dst.Transport}:{dst.Location}{(tag != null ? ":" + tag : "")} {top.Digest} ({result.BlobsCopied} blobs copied{(stats.BlobsMounted > 0 ? $", {stats.BlobsMounted} mounted" : "")}, {result.BlobsSkipped} already there, {Sizes.Format(result.BytesCopied)}{(partialLayers.Count > 0 ? $"; {partialLayers.Count} zstd:chunked layers rebuilt from {Sizes.Format(partialLayers.Sum(r => r.BytesFetched))} fetched" : "")})");
         return ExitCodes.Ok;
     }
 

@@ -73,7 +73,7 @@ public static class ChunkedImageBuilder
 
         progress.Phase("Writing layers");
         progress.LayersStarted(plan.Layers.Count, plan.Layers.Sum(l => l.Size));
-        var format = new TarLayerFormat(options.Compression, level, options.ParallelChunks);
+        var format = LayerFormats.For(options.Compression, level, options.ParallelChunks);
         var settings = new LayerSettings(format, options.Epoch)
         {
             Cache = options.LayerCacheDir != null ? new LayerCache(options.LayerCacheDir) : null,

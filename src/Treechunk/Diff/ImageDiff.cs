@@ -69,7 +69,7 @@ public sealed record ImageDiffOptions
 {
     /// <summary>Compare the flattened file lists (reads layer blobs); false reads manifests and configs only.</summary>
     public bool Files { get; init; } = true;
-    public IPartialPullEstimator PartialPull { get; init; } = LayerLevelPartialPull.Instance;
+    public IPartialPullEstimator PartialPull { get; init; } = new TocPartialPull();
     public Action<string>? Log { get; init; }
     public Action<string>? Warn { get; init; }
     /// <summary>Layers read at once (decompression is CPU-bound; registry blobs wait on the network).</summary>
@@ -176,7 +176,7 @@ public static class ImageDiff
             Status = newDigests.Contains(l.Descriptor.Digest) ? LayerStatus.Reused : matchOfOld[i] != null ? LayerStatus.Changed : LayerStatus.Removed,
             Match = newDigests.Contains(l.Descriptor.Digest) ? newIndex[l.Descriptor.Digest] : matchOfOld[i],
             UncompressedSize = files?.TarSizes.GetValueOrDefault(l.Descriptor.Digest),
-            HasToc = ZstdChunkedAnnotations.HasToc(l.Descriptor),
+            HasToc = ZstdChunked.IsChunked(l.Descriptor),
         }).ToList();
 
         var counted = new HashSet<string>(StringComparer.Ordinal);
@@ -196,7 +196,7 @@ public static class ImageDiff
                 Status = reused ? LayerStatus.Reused : matchOfNew[newIndex[digest]] != null ? LayerStatus.Changed : LayerStatus.Added,
                 Match = reused ? oldIndex[digest] : matchOfNew[newIndex[digest]],
                 UncompressedSize = files?.TarSizes.GetValueOrDefault(digest),
-                HasToc = ZstdChunkedAnnotations.HasToc(l.Descriptor),
+                HasToc = ZstdChunked.IsChunked(l.Descriptor),
                 DownloadBytes = fetched ? l.Descriptor.Size : 0,
                 PartialPullBytes = partial?.Bytes ?? 0,
                 PartialPullMethod = partial?.Method,

@@ -30,7 +30,8 @@ public sealed class LayerCache
 
     private string BlobPath(string digest) => Path.Join(_dir, Digest.Hex(digest));
 
-    internal sealed record Entry(string Digest, long Size, string MediaType);
+    /// <param name="Annotations">What the format said of the blob (zstd:chunked's TOC position and checksum): it belongs to the bytes, so it is kept with them.</param>
+    internal sealed record Entry(string Digest, long Size, string MediaType, SortedDictionary<string, string>? Annotations = null);
 
     public sealed record Hit(Descriptor Descriptor, string Path);
 
@@ -45,7 +46,11 @@ public sealed class LayerCache
                 if (File.Exists(cached) && new FileInfo(cached).Length == entry.Size)
                 {
                     Interlocked.Increment(ref _hits);
-                    return new Hit(new Descriptor { MediaType = entry.MediaType, Digest = entry.Digest, Size = entry.Size }, cached);
+                    return new Hit(new Descriptor
+                    {
+                        MediaType = entry.MediaType, Digest = entry.Digest, Size = entry.Size,
+                        Annotations = entry.Annotations is { Count: > 0 } a ? new SortedDictionary<string, string>(a, StringComparer.Ordinal) : null,
+                    }, cached);
                 }
             }
         }
@@ -76,7 +81,7 @@ public sealed class LayerCache
         try
         {
             AtomicFile.Write(KeyPath(layer.DiffId, format),
-                JsonSerializer.SerializeToUtf8Bytes(new Entry(layer.Descriptor.Digest, layer.Descriptor.Size, layer.Descriptor.MediaType), LayerCacheJson.Default.Entry));
+                JsonSerializer.SerializeToUtf8Bytes(new Entry(layer.Descriptor.Digest, layer.Descriptor.Size, layer.Descriptor.MediaType, layer.Descriptor.Annotations), LayerCacheJson.Default.Entry));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

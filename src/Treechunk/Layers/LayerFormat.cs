@@ -7,8 +7,9 @@ namespace Treechunk.Layers;
 
 /// <summary>
 /// How a layer's entries become blob bytes: the per-entry seam of the layer writer. The plain
-/// format is a tar through one compressor; zstd:chunked will frame each file on its own and add
-/// a table of contents here, without the writer, the cache or the scheduler changing.
+/// format is a tar through one compressor; zstd:chunked (<see cref="ZstdChunkedLayerFormat"/>)
+/// frames each file on its own and adds a table of contents, without the writer, the cache or
+/// the scheduler changing.
 /// </summary>
 public interface ILayerFormat
 {
@@ -34,6 +35,14 @@ public interface ILayerEncoder : IDisposable
 /// <param name="DiffId">The uncompressed tar's digest; null when the blob is the tar itself (its digest is the diff_id).</param>
 /// <param name="Annotations">Layer annotations the format adds (zstd:chunked's table-of-contents position), or null.</param>
 public sealed record EncodedLayer(string? DiffId, long UncompressedSize, IReadOnlyDictionary<string, string>? Annotations = null);
+
+public static class LayerFormats
+{
+    /// <summary>The format for a compression setting; <paramref name="zstdWorkers"/> applies to plain zstd only (zstd:chunked frames are single-threaded so their bytes never depend on it).</summary>
+    public static ILayerFormat For(Compression compression, int level, int zstdWorkers = 0) => compression == Compression.ZstdChunked
+        ? new ZstdChunkedLayerFormat(level)
+        : new TarLayerFormat(compression, level, zstdWorkers);
+}
 
 /// <summary>A reproducible PAX tar through gzip, zstd or nothing.</summary>
 public sealed record TarLayerFormat(Compression Compression, int Level, int ZstdWorkers = 0) : ILayerFormat

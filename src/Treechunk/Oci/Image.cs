@@ -90,6 +90,8 @@ public sealed class Layer
     public Descriptor Descriptor { get; }
     public string DiffId { get; }
     public string Name => $"layer {Descriptor.Digest}";
+    /// <summary>Where the blob is read from (the image's source).</summary>
+    public IImageSource Source => _image.Source;
 
     internal Layer(Image image, int index, Descriptor descriptor, string diffId)
     {

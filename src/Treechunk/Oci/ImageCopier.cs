@@ -19,10 +19,11 @@ public interface ITransferProgress
 /// </summary>
 public static class ImageCopier
 {
+    /// <param name="partial">Rebuilds zstd:chunked layers from the destination's own frames and ranges of the source (see <see cref="ZstdChunkedPull"/>), when it knows local frames.</param>
     public static CopyResult Copy(IImageSource source, Descriptor top, IImageDestination destination, string? tag,
-        int parallel = 4, ITransferProgress? progress = null, Action<string>? log = null)
+        int parallel = 4, ITransferProgress? progress = null, Action<string>? log = null, ZstdChunkedPull? partial = null)
     {
-        var result = CopyContent(source, top, destination, parallel, progress, log);
+        var result = CopyContent(source, top, destination, parallel, progress, log, partial);
         destination.Tag(top, tag);
         destination.Commit();
         return result;
@@ -33,7 +34,7 @@ public static class ImageCopier
     /// caller can put something of its own on top (an index over several images) and commit once.
     /// </summary>
     public static CopyResult CopyContent(IImageSource source, Descriptor top, IImageDestination destination,
-        int parallel = 4, ITransferProgress? progress = null, Action<string>? log = null)
+        int parallel = 4, ITransferProgress? progress = null, Action<string>? log = null, ZstdChunkedPull? partial = null)
     {
         parallel = Math.Max(1, parallel);
         // Each worker blocks in synchronous HTTP, and a blocked SocketsHttpHandler needs pool
@@ -41,12 +42,12 @@ public static class ImageCopier
         // starves and grows by one thread a second or so (a re-push took 1.4 s instead of 0.3).
         ThreadPool.GetMinThreads(out var workers, out var io);
         if (workers < parallel * 2 + Environment.ProcessorCount) ThreadPool.SetMinThreads(parallel * 2 + Environment.ProcessorCount, io);
-        var state = new State(source, destination, parallel, progress, log);
+        var state = new State(source, destination, parallel, progress, log, partial);
         state.CopyManifest(top, 0);
         return new CopyResult(top, state.Copied, state.Skipped, state.Bytes, state.Manifests);
     }
 
-    private sealed class State(IImageSource source, IImageDestination destination, int parallel, ITransferProgress? progress, Action<string>? log)
+    private sealed class State(IImageSource source, IImageDestination destination, int parallel, ITransferProgress? progress, Action<string>? log, ZstdChunkedPull? partial)
     {
         private readonly HashSet<string> _done = new(StringComparer.Ordinal);
         public int Copied, Skipped, Manifests;
@@ -105,6 +106,14 @@ public static class ImageCopier
                 Interlocked.Increment(ref Skipped);
                 log?.Invoke($"skip {d.Digest} (already there)");
                 progress?.BlobDone(d, skipped: true);
+                return;
+            }
+            if (partial is { LocalFrames: > 0 } && ZstdChunked.IsChunked(d))
+            {
+                partial.Copy(source, d, destination, progress == null ? null : n => progress.BlobProgress(d, n), log);
+                Interlocked.Increment(ref Copied);
+                Interlocked.Add(ref Bytes, d.Size);
+                progress?.BlobDone(d, skipped: false);
                 return;
             }
             log?.Invoke($"copy {d.Digest} ({d.Size} bytes)");

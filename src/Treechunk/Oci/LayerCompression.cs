@@ -3,7 +3,8 @@ using Treechunk.IO;
 
 namespace Treechunk.Oci;
 
-public enum Compression { Gzip, Zstd, None }
+/// <summary>How layers are compressed; <see cref="ZstdChunked"/> is zstd framed file by file with a table of contents (same media type as zstd).</summary>
+public enum Compression { Gzip, Zstd, None, ZstdChunked }
 
 public static class LayerCompression
 {
@@ -11,30 +12,35 @@ public static class LayerCompression
     {
         "gzip" => Compression.Gzip,
         "zstd" => Compression.Zstd,
+        "zstd:chunked" => Compression.ZstdChunked,
         "none" or "uncompressed" => Compression.None,
-        _ => throw new TreechunkException($"unknown compression '{text}' (expected gzip, zstd or none)"),
+        _ => throw new TreechunkException($"unknown compression '{text}' (expected gzip, zstd, zstd:chunked or none)"),
     };
 
     public static string MediaType(Compression c) => c switch
     {
         Compression.Gzip => MediaTypes.LayerGzip,
-        Compression.Zstd => MediaTypes.LayerZstd,
+        Compression.Zstd or Compression.ZstdChunked => MediaTypes.LayerZstd,
         _ => MediaTypes.Layer,
     };
 
-    public static int DefaultLevel(Compression c) => c switch { Compression.Gzip => 6, Compression.Zstd => 3, _ => 0 };
+    public static int DefaultLevel(Compression c) => c switch { Compression.Gzip => 6, Compression.Zstd or Compression.ZstdChunked => 3, _ => 0 };
+
+    /// <summary>The name --compression takes.</summary>
+    public static string Name(Compression c) => c == Compression.ZstdChunked ? "zstd:chunked" : c.ToString().ToLowerInvariant();
 
     public static void ValidateLevel(Compression c, int level)
     {
-        var (lo, hi) = c switch { Compression.Gzip => (1, 9), Compression.Zstd => (1, 22), _ => (0, 0) };
+        var (lo, hi) = c switch { Compression.Gzip => (1, 9), Compression.Zstd or Compression.ZstdChunked => (1, 22), _ => (0, 0) };
         if (c == Compression.None) return;
         if (level < lo || level > hi)
-            throw new TreechunkException($"compression level {level} is out of range for {c.ToString().ToLowerInvariant()} ({lo}-{hi})");
+            throw new TreechunkException($"compression level {level} is out of range for {Name(c)} ({lo}-{hi})");
     }
 
-    /// <summary>A compressing write stream over <paramref name="inner"/> (left open).</summary>
+    /// <summary>A compressing write stream over <paramref name="inner"/> (left open); zstd:chunked is a layer format, not a stream (ZstdChunkedLayerFormat).</summary>
     public static Stream Compress(Stream inner, Compression c, int level, int zstdWorkers = 0) => c switch
     {
+        Compression.ZstdChunked => throw new ArgumentException("zstd:chunked frames a layer file by file; use its layer format", nameof(c)),
         Compression.Gzip => new GZipStream(inner, new ZLibCompressionOptions { CompressionLevel = level }, leaveOpen: true),
         Compression.Zstd => Zstd.Compress(inner, level, zstdWorkers),
         _ => new NonClosingWriteStream(inner),

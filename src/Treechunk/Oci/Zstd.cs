@@ -58,3 +58,43 @@ public static class Zstd
         }
     }
 }
+
+/// <summary>
+/// Compresses whole buffers into one zstd frame each, reusing one context: the frames of
+/// zstd:chunked, where the same bytes at the same level must give the same frame wherever they
+/// sit in a layer. Native and managed give the same bytes (ZstdEncoderTests).
+/// </summary>
+public sealed class ZstdFrameCompressor : IDisposable
+{
+    private readonly ZstdNet.Compressor? _native;
+    private readonly ZstdSharp.Compressor? _managed;
+    private byte[] _out = [];
+
+    public ZstdFrameCompressor(int level, ZstdEncoder? encoder = null)
+    {
+        var useNative = encoder switch
+        {
+            ZstdEncoder.Native when !Zstd.NativeAvailable => throw new InvalidOperationException("the native zstd encoder is not available"),
+            ZstdEncoder.Native => true,
+            ZstdEncoder.Managed => false,
+            _ => Zstd.NativeAvailable,
+        };
+        if (useNative) _native = new ZstdNet.Compressor(new ZstdNet.CompressionOptions(level));
+        else _managed = new ZstdSharp.Compressor(level);
+    }
+
+    /// <summary>One frame holding <paramref name="data"/>; valid until the next call.</summary>
+    public ReadOnlySpan<byte> Compress(ReadOnlySpan<byte> data)
+    {
+        int bound = ZstdNet.Compressor.GetCompressBound(data.Length);
+        if (_out.Length < bound) _out = new byte[Math.Max(bound, 1 << 16)];
+        int n = _native != null ? _native.Wrap(data, _out) : _managed!.Wrap(data, _out);
+        return _out.AsSpan(0, n);
+    }
+
+    public void Dispose()
+    {
+        _native?.Dispose();
+        _managed?.Dispose();
+    }
+}

@@ -33,6 +33,28 @@ public sealed class PaxTarWriter : IDisposable
     /// <summary>Writes one entry; <paramref name="content"/> must yield exactly entry.Size bytes for a regular file.</summary>
     public void Write(TreeEntry entry, Stream? content)
     {
+        long size = WriteHeader(entry);
+        if (size > 0)
+        {
+            if (content == null) throw new ArgumentNullException(nameof(content));
+            CopyExactly(content, size, entry.Path);
+            _out.Write(Padding(size));
+        }
+    }
+
+    /// <summary>The zeros that follow <paramref name="size"/> content bytes up to the next 512-byte block.</summary>
+    public static ReadOnlySpan<byte> Padding(long size) => Zeros.AsSpan(0, (int)((Block - size % Block) % Block));
+
+    private static readonly byte[] Zeros = new byte[Block];
+
+    /// <summary>
+    /// Writes an entry's headers only (PAX extended header, if any, and the ustar block) and
+    /// returns how many content bytes the entry has. A caller that frames content on its own
+    /// (zstd:chunked) writes exactly that many bytes and then <see cref="Padding"/>, which gives
+    /// the same stream <see cref="Write"/> does.
+    /// </summary>
+    public long WriteHeader(TreeEntry entry)
+    {
         string name = entry.Type == EntryType.Directory ? entry.Path + "/" : entry.Path;
         long mtime = Math.Min(Math.Max(entry.MTime, 0), _epoch);
         long size = entry.Type == EntryType.Regular ? entry.Size : 0;
@@ -95,13 +117,7 @@ public sealed class PaxTarWriter : IDisposable
         }
         Checksum(h);
         _out.Write(_header);
-
-        if (size > 0)
-        {
-            if (content == null) throw new ArgumentNullException(nameof(content));
-            CopyExactly(content, size, entry.Path);
-            Pad(size);
-        }
+        return size;
     }
 
     /// <summary>Writes raw bytes as a regular file entry (used for small generated files such as index.json in an archive).</summary>

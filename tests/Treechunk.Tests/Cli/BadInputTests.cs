@@ -75,6 +75,7 @@ public class BadInputTests : IClassFixture<BadInputTests.SmallImage>
     [Theory]
     [InlineData("--chunk-algorithm", "magic", "unknown chunk algorithm")]
     [InlineData("--compression", "lz4", "unknown compression")]
+    [InlineData("--compression", "zstd:chunky", "zstd:chunked")]
     [InlineData("--chunk-size", "ten", "invalid --chunk-size")]
     [InlineData("--chunk-size", "0", "invalid --chunk-size")]
     [InlineData("--compression-level", "42", "out of range")]

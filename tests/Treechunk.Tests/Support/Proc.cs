@@ -43,6 +43,23 @@ public static class Proc
         return r.Stdout;
     }
 
+    /// <summary>Runs with <paramref name="stdin"/> as input and returns stdout as bytes (decompressors); fails on a non-zero exit.</summary>
+    public static byte[] RunBytes(string file, IEnumerable<string> args, byte[] stdin)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
+        var feed = Task.Run(() => { p.StandardInput.BaseStream.Write(stdin); p.StandardInput.Close(); });
+        using var stdout = new MemoryStream();
+        var copy = p.StandardOutput.BaseStream.CopyToAsync(stdout);
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(entireProcessTree: true); throw new TimeoutException($"{file} timed out"); }
+        feed.Wait();
+        copy.Wait();
+        if (p.ExitCode != 0) throw new Xunit.Sdk.XunitException($"{file} {string.Join(' ', args)} failed: exit {p.ExitCode}: {stderr.Result}");
+        return stdout.ToArray();
+    }
+
     public static string Sh(string script) => Check("bash", "-euo", "pipefail", "-c", script);
 }
 

@@ -186,6 +186,22 @@ public sealed class RegistryServer : IDisposable
     /// <summary>What the registry wrote on stderr so far (JSON application log).</summary>
     public string Stderr { get { lock (_lock) return _stderr.ToString(); } }
 
+    /// <summary>
+    /// Stderr once it contains <paramref name="text"/>, or as it is after <paramref name="timeout"/>.
+    /// The registry answers a request before its log line has crossed the pipe, so a test that
+    /// asserts on the log right after the response must wait for the line, not race it.
+    /// </summary>
+    public string StderrOnceItSays(string text, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            var now = Stderr;
+            if (now.Contains(text, StringComparison.Ordinal) || DateTime.UtcNow > deadline) return now;
+            Thread.Sleep(20);
+        }
+    }
+
     /// <summary>Every request since start (or <see cref="ClearRequests"/>), in the order the registry finished them.</summary>
     public IReadOnlyList<RegistryRequest> Requests
     {
