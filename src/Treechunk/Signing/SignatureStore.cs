@@ -98,5 +98,34 @@ public sealed class SignatureStore : IDisposable
         Reopen();
     }
 
+    /// <summary>
+    /// The signatures a layout or archive keeps beside an image, to be carried along when the
+    /// image is copied: the manifest at <c>sha256-HEX.sig</c> and the referrers index at
+    /// <c>sha256-HEX</c>, of the image and, for an index, of each manifest it lists. Other
+    /// sources (registries) have none here: skopeo, too, copies a registry's attachments only
+    /// when told to.
+    /// </summary>
+    public static List<(Descriptor Descriptor, string Tag)> LocalAttachments(IImageSource source, Descriptor top)
+    {
+        var index = source switch
+        {
+            OciLayoutSource layout => layout.Index,
+            OciArchiveSource archive => archive.Index,
+            _ => null,
+        };
+        if (index == null) return [];
+        var tagged = new Dictionary<string, Descriptor>(StringComparer.Ordinal);
+        foreach (var m in index.Manifests)
+            if (m.Annotations?.GetValueOrDefault(Annotations.RefName) is { } t) tagged.TryAdd(t, m);
+        var digests = new List<string> { top.Digest };
+        if (MediaTypes.IsIndex(top.MediaType))
+            digests.AddRange(OciJson.Deserialize<ImageIndex>(source.ReadManifest(top), $"index {top.Digest}").Manifests.Select(m => m.Digest));
+        var found = new List<(Descriptor, string)>();
+        foreach (var digest in digests.Distinct())
+            foreach (var tag in new[] { SignatureTag(digest), ReferrersTag(digest) })
+                if (tagged.TryGetValue(tag, out var d)) found.Add((d, tag));
+        return found;
+    }
+
     public void Dispose() => _source?.Dispose();
 }

@@ -58,7 +58,11 @@ public static class SigningKeys
                 ["cipher"] = new JsonObject { ["name"] = "nacl/secretbox", ["nonce"] = Convert.ToBase64String(nonce) },
                 ["ciphertext"] = Convert.ToBase64String(sealedKey),
             };
-            return PemEncoding.WriteString(EncryptedLabel, Encoding.UTF8.GetBytes(body.ToJsonString())) + "\n";
+            return PemEncoding.WriteString(EncryptedLabel, Encoding.UTF8.GetBytes(body.ToJsonString(new JsonSerializerOptions
+            {
+                // As Go writes it: base64's '+' and '/' literally, not as \u002B.
+                Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            }))) + "\n";
         }
         finally
         {
