@@ -91,7 +91,10 @@ public sealed class SignatureStore : IDisposable
             foreach (var (d, raw, tag) in manifests)
             {
                 destination.PutManifest(d, raw);
-                destination.Tag(d, tag);
+                // An untagged manifest (a referrer) is not listed in a layout's index, where it
+                // would count as one more image: the referrers index at sha256-HEX leads to it.
+                // A registry stores every manifest put, tagged or not.
+                if (tag != null) destination.Tag(d, tag);
             }
             destination.Commit();
         }
