@@ -24,8 +24,8 @@ public static class SigningCommands
         var cmd = new Command("generate-key", """
             Generate an ECDSA P-256 key pair as cosign writes them: PREFIX.key, the private key
             encrypted with a password (PEM ENCRYPTED SIGSTORE PRIVATE KEY: scrypt and NaCl
-            secretbox over PKCS#8; mode 0600), and PREFIX.pub (PEM PUBLIC KEY). cosign, skopeo
-            (--sign-by-sigstore-private-key) and podman read both.
+            secretbox over PKCS#8; mode 0600), and PREFIX.pub (PEM PUBLIC KEY). the files are
+            cosign's format (skopeo's --sign-by-sigstore-private-key takes it too).
 
             The password comes from --password-stdin (the first line), else $TREECHUNK_PASSWORD,
             else $COSIGN_PASSWORD (either may be empty), else a prompt when on a terminal.
@@ -85,8 +85,8 @@ public static class SigningCommands
             signatures already there; with --referrers it is an OCI 1.1 referrer (subject: the
             image), indexed at tag sha256-HEX where the registry has no referrers API. In an
             oci: layout or oci-archive it is kept in the same place at that tag, and oci copy and
-            oci push carry it along. cosign verify, skopeo and podman (policy.json sigstoreSigned,
-            registries.d use-sigstore-attachments: true) verify it.
+            oci push carry it along. The format is the one cosign and containers/image
+            (policy.json sigstoreSigned, registries.d use-sigstore-attachments: true) read.
 
             A local image has no repository: give the one it will be pushed to with --identity.
             An encrypted key's password comes from --password-stdin, $TREECHUNK_PASSWORD,
