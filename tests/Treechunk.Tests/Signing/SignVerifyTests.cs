@@ -116,8 +116,21 @@ public class SignVerifyTests(SignatureFixture fx) : IClassFixture<SignatureFixtu
     }
 
     [Fact]
-    public void Skopeo_signing_with_our_key_file_is_disabled_in_Debians_build()
+    public void Skopeo_sigstore_signing_and_policy_checks_are_disabled_in_Debians_build()
     {
+        // A sigstoreSigned policy with our public key would be the peer that proves skopeo (and
+        // podman: the same containers/image, the same Debian patch) accepts our signatures.
+        // Debian's build refuses to evaluate it at all, for a correctly signed image. When this
+        // fails, the policy works and the acceptance test can be written against it.
+        var image = fx.Push(fx.V1, "policy/app:v1");
+        fx.Json("oci", "sign", "--key", fx.Key, image);
+        File.WriteAllText(fx.Dir["sigstore.json"],
+            $"{{\"default\":[{{\"type\":\"sigstoreSigned\",\"keyPath\":\"{fx.Pub}\",\"signedIdentity\":{{\"type\":\"matchRepository\"}}}}]}}");
+        var policy = fx.Skopeo("copy", "--src-tls-verify=false", "--policy", fx.Dir["sigstore.json"], "--registries.d", fx.Dir["registries.d"],
+            image, $"dir:{fx.Dir["policy-dir"]}");
+        Assert.NotEqual(0, policy.ExitCode);
+        Assert.Contains("Source image rejected: Debian-local change: sigstore disabled", policy.Stderr);
+
         // skopeo --sign-by-sigstore-private-key would be the peer that proves our key file opens
         // elsewhere; Debian builds containers/image without sigstore, so it says so. This test
         // pins that down: when it fails, skopeo can sign, and the acceptance test that signs
