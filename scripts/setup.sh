@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(ostree skopeo umoci mmdebstrap rpm pigz zstd docker-registry podman apache2-utils
           createrepo-c dnf python3 tar gzip time qemu-user-static binfmt-support arch-test file
-          chromium)  # chromium: headless check of the page oci diff --html writes
+          docker.io chromium)  # docker.io: dockerd for import-docker tests; chromium: headless check of the page oci diff --html writes
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # Foreign-architecture composes run that architecture's binaries through qemu-user, which the

@@ -85,7 +85,9 @@ public sealed class DockerEngine : IDisposable
 
     private TreechunkException Unreachable(Exception e)
     {
-        var cause = e.InnerException is SocketException s ? s.Message : e is TaskCanceledException ? "no answer in 15 s" : e.Message;
+        var socketPath = Host.StartsWith("unix://", StringComparison.Ordinal) ? Host["unix://".Length..] : null;
+        var cause = socketPath != null && !File.Exists(socketPath) ? $"no socket at {socketPath}"
+            : e.InnerException is SocketException s ? s.Message : e is TaskCanceledException ? "no answer in 15 s" : e.Message;
         return new TreechunkException($"the Docker daemon at {Host} is not reachable: {cause} (is dockerd running? set DOCKER_HOST or --docker-host)", ExitCodes.EnvironmentError, e);
     }
 
