@@ -13,7 +13,7 @@ public sealed record ArchiveLayer(Layer Source, Descriptor Blob, bool Recompress
 
 /// <summary>
 /// A docker-archive (what <c>docker save</c> writes: <c>manifest.json</c> with Config, RepoTags
-/// and Layers, <c>repositories</c>, the config and the layer tars) that also is an OCI layout
+/// and the layer list, <c>repositories</c>, the config and the layer tars) that also is an OCI layout
 /// (<c>oci-layout</c>, <c>index.json</c>, <c>blobs/sha256/</c>), as docker 25 and podman write it:
 /// the two views share the blob files (manifest.json names <c>blobs/sha256/HEX</c>), so engines
 /// that read either format load it. Streamed in one pass to any stream (a file, podman's stdin,
@@ -36,17 +36,17 @@ public sealed class DockerArchive
     public Image Image { get; }
     /// <summary>The name the engine tags the image with (<c>HOST/REPO:TAG</c>), or null for none.</summary>
     public string? RepoTag { get; }
-    public IReadOnlyList<ArchiveLayer> Layers { get; }
+    public IReadOnlyList<ArchiveLayer> LayerBlobs { get; }
     /// <summary>The manifest of the OCI view: the image's own (digest kept) unless layers were recompressed.</summary>
     public Descriptor ManifestDescriptor { get; }
     public byte[] RawManifest { get; }
-    public int RecompressedLayers => Layers.Count(l => l.Recompressed);
+    public int RecompressedLayers => LayerBlobs.Count(l => l.Recompressed);
 
     private DockerArchive(Image image, string? repoTag, List<ArchiveLayer> layers, Descriptor manifest, byte[] rawManifest)
     {
         Image = image;
         RepoTag = repoTag;
-        Layers = layers;
+        LayerBlobs = layers;
         ManifestDescriptor = manifest;
         RawManifest = rawManifest;
     }
@@ -127,17 +127,17 @@ public sealed class DockerArchive
     {
         ["Config"] = BlobPath(Image.Manifest.Config.Digest),
         ["RepoTags"] = new JsonArray(RepoTag != null ? [JsonValue.Create(RepoTag)] : Array.Empty<JsonNode>()),
-        ["Layers"] = new JsonArray(Layers.Select(l => (JsonNode)JsonValue.Create(BlobPath(l.Blob.Digest))!).ToArray()),
+        ["Layers"] = new JsonArray(LayerBlobs.Select(l => (JsonNode)JsonValue.Create(BlobPath(l.Blob.Digest))!).ToArray()),
     }));
 
     /// <summary>The legacy <c>repositories</c> file: name -> tag -> the top layer's id (docker 25 writes the top layer blob's hex).</summary>
     public byte[] RepositoriesJson()
     {
         var root = new JsonObject();
-        if (RepoTag != null && Layers.Count > 0)
+        if (RepoTag != null && LayerBlobs.Count > 0)
         {
             int colon = RepoTag.LastIndexOf(':');
-            root[RepoTag[..colon]] = new JsonObject { [RepoTag[(colon + 1)..]] = Digest.Hex(Layers[^1].Blob.Digest) };
+            root[RepoTag[..colon]] = new JsonObject { [RepoTag[(colon + 1)..]] = Digest.Hex(LayerBlobs[^1].Blob.Digest) };
         }
         return Json(root);
     }
@@ -175,7 +175,7 @@ public sealed class DockerArchive
         Bytes("repositories", RepositoriesJson());
         Bytes(BlobPath(Image.Manifest.Config.Digest), Image.RawConfig);
         Bytes(BlobPath(ManifestDescriptor.Digest), RawManifest);
-        foreach (var layer in Layers)
+        foreach (var layer in LayerBlobs)
         {
             var l = layer;
             members.TryAdd(BlobPath(l.Blob.Digest), (tar, path) => WriteLayer(tar, counted, path, l, progress));
