@@ -6,6 +6,10 @@ cd "$(dirname "$0")"
 bash scripts/setup.sh
 results="$(pwd)/TestResults"
 rm -rf "$results"
+# The CLI tests run the native executable that ships (dotnet publish: native AOT), not the
+# test build's treechunk.dll.
+dotnet publish src/Treechunk.Cli -c Release --nologo -v quiet -o "$results/cli"
+export TREECHUNK_CLI="$results/cli/treechunk"
 set +e
 dotnet test Treechunk.slnx --nologo --no-restore -c Release \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" \

@@ -4,7 +4,7 @@
 A shared or throttled machine changes speed over minutes; timing all runs of one command and
 then all runs of the other (as hyperfine does) lets that drift land on one side of a ratio.
 Alternating puts it on both. Writes hyperfine-compatible JSON (results[].mean, stddev, user,
-system, times) so reports read either.
+system, times; plus max_rss_kb, the peak RSS over the runs) so reports read either.
 
 usage: interleave.py --runs N --warmup W [--prepare CMD] [--prepare-for NAME CMD ...]
                      --export-json FILE NAME CMD [NAME CMD ...]
@@ -19,7 +19,9 @@ def run(cmd):
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"interleave: command failed: {cmd}")
-    return wall, usage.ru_utime, usage.ru_stime
+    # ru_maxrss (KiB) is the largest of the command's processes: treechunk itself, or the
+    # biggest stage of a pipeline.
+    return wall, usage.ru_utime, usage.ru_stime, usage.ru_maxrss
 
 def main():
     ap = argparse.ArgumentParser()
@@ -50,6 +52,7 @@ def main():
             "min": min(walls), "max": max(walls), "times": walls,
             "user": statistics.mean(s[1] for s in samples[name]),
             "system": statistics.mean(s[2] for s in samples[name]),
+            "max_rss_kb": max(s[3] for s in samples[name]),
         })
         print(f"{name}: {results[-1]['mean']:.3f} s ± {results[-1]['stddev']:.3f} s", file=sys.stderr)
     with open(a.export_json, "w") as f:

@@ -10,7 +10,7 @@ require() {
   done
 }
 
-# publish_cli: a Release (ReadyToRun) publish of the CLI into bench/.out/cli; sets $cli.
+# publish_cli: a Release (native AOT) publish of the CLI into bench/.out/cli; sets $cli.
 publish_cli() {
   log "publishing the CLI (Release) to bench/.out/cli"
   dotnet publish src/Treechunk.Cli -c Release -o "$(pwd)/bench/.out/cli" --nologo -v quiet >&2

@@ -379,6 +379,7 @@ public static class ComposeCommands
         var node = new JsonObject
         {
             ["phases"] = phases,
+            ["first_layer_after_start"] = m.FirstLayerAfterStart,
             ["bytes_in"] = m.BytesIn,
             ["bytes_out"] = m.BytesOut,
             ["uncompressed_bytes"] = m.UncompressedBytes,

@@ -24,6 +24,9 @@ public static class GlobalOptions
     public static readonly Option<bool> PasswordStdin = new("--password-stdin") { Description = "Registries: read the password from stdin", Recursive = true };
 
     public static readonly Option[] All = [Verbose, Debug, Insecure, Username, Password, PasswordStdin];
+
+    /// <summary>Commands whose --password-stdin is a signing key's password, not a registry's (generate-key, sign).</summary>
+    public static readonly HashSet<Command> KeyPasswordCommands = [];
 }
 
 /// <summary>
@@ -82,7 +85,7 @@ public static class Run
     {
         var user = parse.GetValue(GlobalOptions.Username);
         var password = parse.GetValue(GlobalOptions.Password);
-        if (parse.GetValue(GlobalOptions.PasswordStdin))
+        if (parse.GetValue(GlobalOptions.PasswordStdin) && !GlobalOptions.KeyPasswordCommands.Contains(parse.CommandResult.Command))
         {
             if (password != null) throw new TreechunkException("give --password or --password-stdin, not both");
             password = Console.In.ReadToEnd().TrimEnd('\r', '\n');

@@ -335,7 +335,23 @@ public static class TransferCommands
                       File.Exists(Path.Join(layout.Path, OciLayout.IndexFile))
             ? ZstdChunkedPull.ForLayout(OciLayoutSource.Open(layout.Path), Run.Log)
             : null;
-        var result = TransferProgress.Run(json, progress => ImageCopier.Copy(from, top, to, tag, parallel, progress, Run.Log, partial));
+        // A layout's or archive's signatures of the image (tags sha256-HEX.sig, sha256-HEX) go
+        // along, as their stored bytes, so the image arrives verifiable; a chunk directory holds
+        // one image and nothing else.
+        var attachments = dst is ChunkDirectoryReference ? [] : Treechunk.Signing.SignatureStore.LocalAttachments(from, top);
+        var result = TransferProgress.Run(json, progress =>
+        {
+            var r = ImageCopier.CopyContent(from, top, to, parallel, progress, Run.Log, partial);
+            foreach (var (d, attachmentTag) in attachments)
+            {
+                Run.Log($"copy the signatures at tag {attachmentTag} ({d.Digest})");
+                ImageCopier.CopyContent(from, d, to, parallel, null, Run.Log);
+                to.Tag(d, attachmentTag);
+            }
+            to.Tag(top, tag);
+            to.Commit();
+            return r;
+        });
         var stats = ctx.Stats;
         var partialLayers = partial?.Results.OrderBy(r => r.Digest, StringComparer.Ordinal).ToList() ?? [];
         JsonArray PartialJson() => new(partialLayers.Select(r => (JsonNode)new JsonObject
@@ -368,6 +384,7 @@ public static class TransferCommands
                 ["digest"] = top.Digest,
                 ["media_type"] = top.MediaType,
                 ["manifests"] = result.Manifests,
+                ["signature_tags"] = new JsonArray(attachments.Select(a => (JsonNode)a.Tag).ToArray()),
                 ["blobs_copied"] = result.BlobsCopied,
                 ["blobs_skipped"] = result.BlobsSkipped,
                 ["bytes_copied"] = result.BytesCopied,

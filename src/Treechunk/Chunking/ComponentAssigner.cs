@@ -191,18 +191,20 @@ public static class ComponentAssigner
     /// </summary>
     private static List<TreeEntry> GiveDirectoriesToTheirContent(IReadOnlyList<TreeEntry> entries, Dictionary<string, string> owner, List<TreeEntry> leftovers, HashSet<string> carried)
     {
-        var index = new Dictionary<string, int>(entries.Count, StringComparer.Ordinal);
-        for (int i = 0; i < entries.Count; i++) index[entries[i].Path] = i;
         var left = new List<TreeEntry>(leftovers.Count);
+        int at = 0;
         foreach (var e in leftovers)
         {
+            // The leftovers keep the tree's order, so each one's position is found walking forward
+            // (a path-to-index map here was the peak of a big tree's memory).
+            while (!ReferenceEquals(entries[at], e)) at++;
             string? taker = null;
             if (e.Type == EntryType.Directory)
             {
                 // Entries under a directory sort among those sharing its path as a prefix (with
                 // siblings like "a-b" next to "a/"), so the scan ends at the first that does not.
                 var below = e.Path + "/";
-                for (int j = index[e.Path] + 1; j < entries.Count && entries[j].Path.StartsWith(e.Path, StringComparison.Ordinal); j++)
+                for (int j = at + 1; j < entries.Count && entries[j].Path.StartsWith(e.Path, StringComparison.Ordinal); j++)
                     if (entries[j].Path.StartsWith(below, StringComparison.Ordinal) && owner.TryGetValue(entries[j].Path, out taker)) break;
             }
             if (taker == null) left.Add(e);

@@ -18,7 +18,7 @@ public sealed class FlattenedImageTree : ITree
     /// <summary>The private directory holding the content of the applied layers (removed on dispose).</summary>
     internal string StagingPath => _staging.Path;
     private readonly List<TreeEntry> _entries;
-    private readonly Dictionary<string, TreeEntry> _byPath;
+    private readonly PathIndex _byPath;
     /// <summary>Staged content file of each regular file and hardlink path.</summary>
     private readonly Dictionary<string, string> _content;
 
@@ -31,8 +31,7 @@ public sealed class FlattenedImageTree : ITree
         _staging = staging;
         _entries = entries;
         _content = content;
-        _byPath = new Dictionary<string, TreeEntry>(entries.Count, StringComparer.Ordinal);
-        foreach (var e in entries) _byPath[e.Path] = e;
+        _byPath = new PathIndex(entries);
     }
 
     public static FlattenedImageTree Open(Image image, Action<string>? warn)
@@ -94,7 +93,9 @@ public sealed class FlattenedImageTree : ITree
         return PosixFileStream.OpenRead(file);
     }
 
-    public TreeEntry? Find(string path) => _byPath.GetValueOrDefault(path);
+    public TreeEntry? Find(string path) => _byPath.Find(path);
+
+    public TreeEntry? Find(ReadOnlySpan<char> path) => _byPath.Find(path);
 
     public void Dispose() => _staging.Dispose();
 

@@ -45,12 +45,20 @@ public static class ImageSources
         if (tag != null)
             return manifests.FirstOrDefault(m => m.Annotations?.GetValueOrDefault(Annotations.RefName) == tag)
                    ?? throw new TreechunkException($"{name}: no image tagged '{tag}' (tags: {TagList(manifests)})");
+        // Signatures kept beside an image (tags sha256-HEX.sig, sha256-HEX) are not images of
+        // their own: a signed layout still has one image to default to.
+        manifests = manifests.Where(m => !IsAttachmentTag(m.Annotations?.GetValueOrDefault(Annotations.RefName))).ToList();
         if (manifests.Count == 1) return manifests[0];
         return manifests.FirstOrDefault(m => m.Annotations?.GetValueOrDefault(Annotations.RefName) == "latest")
                ?? throw new TreechunkException(manifests.Count == 0
                    ? $"{name}: the layout holds no image"
                    : $"{name}: holds {manifests.Count} images; name one with :TAG (tags: {TagList(manifests)})");
     }
+
+    /// <summary>Whether a tag is where cosign and skopeo attach signatures to a manifest (sha256-HEX.sig) or the referrers tag scheme's (sha256-HEX).</summary>
+    public static bool IsAttachmentTag(string? tag) =>
+        tag != null && tag.StartsWith("sha256-", StringComparison.Ordinal) &&
+        (tag.Length == 71 || (tag.Length > 71 && tag[71] == '.')) && tag.AsSpan(7, 64).IndexOfAnyExcept("0123456789abcdef") < 0;
 
     public static string TagList(IReadOnlyList<Descriptor> manifests)
     {

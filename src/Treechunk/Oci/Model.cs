@@ -164,13 +164,17 @@ public static class OciJson
         TypeInfoResolver = OciJsonContext.Default,
     };
 
-    public static byte[] Serialize<T>(T value) => JsonSerializer.SerializeToUtf8Bytes(value, Options);
+    // Metadata from the source-generated context, looked up by type: no reflection (the CLI is native AOT).
+    private static System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> Info<T>() =>
+        (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)Options.GetTypeInfo(typeof(T));
+
+    public static byte[] Serialize<T>(T value) => JsonSerializer.SerializeToUtf8Bytes(value, Info<T>());
 
     public static T Deserialize<T>(ReadOnlySpan<byte> json, string what)
     {
         try
         {
-            return JsonSerializer.Deserialize<T>(json, Options) ?? throw new TreechunkException($"{what} is empty (null)");
+            return JsonSerializer.Deserialize(json, Info<T>()) ?? throw new TreechunkException($"{what} is empty (null)");
         }
         catch (JsonException e)
         {

@@ -12,7 +12,7 @@ public sealed class CommitTree : ITree
 {
     private readonly OstreeRepo _repo;
     private readonly List<TreeEntry> _entries;
-    private readonly Dictionary<string, TreeEntry> _byPath;
+    private readonly PathIndex _byPath;
     // Path -> content checksum for files, dirtree checksum for directories.
     private readonly Dictionary<string, string> _checksums;
     private readonly Dictionary<string, string> _metaChecksums;
@@ -35,8 +35,7 @@ public sealed class CommitTree : ITree
         _entries = entries;
         _checksums = checksums;
         _metaChecksums = metaChecksums;
-        _byPath = new Dictionary<string, TreeEntry>(entries.Count, StringComparer.Ordinal);
-        foreach (var e in entries) _byPath[e.Path] = e;
+        _byPath = new PathIndex(entries);
         Description = rev == checksum ? $"{repo.Path}@{checksum}" : $"{repo.Path}@{rev} ({checksum})";
     }
 
@@ -154,7 +153,9 @@ public sealed class CommitTree : ITree
     private static IReadOnlyList<KeyValuePair<string, byte[]>> Sorted(IReadOnlyList<KeyValuePair<string, byte[]>> xattrs) =>
         xattrs.Count <= 1 ? xattrs : xattrs.OrderBy(x => x.Key, StringComparer.Ordinal).ToList();
 
-    public TreeEntry? Find(string path) => _byPath.GetValueOrDefault(path);
+    public TreeEntry? Find(string path) => _byPath.Find(path);
+
+    public TreeEntry? Find(ReadOnlySpan<char> path) => _byPath.Find(path);
 
     /// <summary>The content object of a regular file or symlink.</summary>
     public string ContentChecksum(TreeEntry entry) => ContentChecksum(entry.Path);

@@ -58,7 +58,9 @@ internal sealed class OwnershipBuilder
     private const int MaxSymlinkHops = 40;
 
     private readonly ITree _tree;
-    private readonly List<(string Component, List<string> Paths)> _packages = [];
+    // The recorded paths as the database gave them: normalizing them up front would hold a
+    // second string per path for the whole build (the peak of a big tree's memory).
+    private readonly List<(string Component, IReadOnlyList<string> Paths)> _packages = [];
 
     public OwnershipBuilder(ITree tree) => _tree = tree;
 
@@ -66,42 +68,75 @@ internal sealed class OwnershipBuilder
     /// Records the files of one package. Callers add packages in ordinal name order, so the
     /// first claim on a shared path is the one that stays.
     /// </summary>
-    public void AddPackage(string component, IEnumerable<string> recordedPaths)
+    public void AddPackage(string component, IReadOnlyList<string> recordedPaths) => _packages.Add((component, recordedPaths));
+
+    /// <summary>
+    /// A recorded path in tree form ("/usr/bin/x" -> "usr/bin/x"): a span of the recorded string
+    /// when it is already clean (nearly always), else <see cref="TreePaths.Normalize"/>'s
+    /// result; empty for the root and for a path that leaves it.
+    /// </summary>
+    private static ReadOnlySpan<char> TreeForm(string recorded)
     {
-        var paths = new List<string>();
-        foreach (var raw in recordedPaths)
-        {
-            var p = TreePaths.Normalize(raw);
-            if (!string.IsNullOrEmpty(p)) paths.Add(p);
-        }
-        _packages.Add((component, paths));
+        var s = recorded.AsSpan();
+        if (s.Length > 1 && s[0] == '/' && s[^1] != '/' && !s.Contains("//", StringComparison.Ordinal) &&
+            !s.Contains("/./", StringComparison.Ordinal) && !s.Contains("/../", StringComparison.Ordinal) &&
+            !s.EndsWith("/.", StringComparison.Ordinal) && !s.EndsWith("/..", StringComparison.Ordinal))
+            return s[1..];
+        return TreePaths.Normalize(recorded) is { } normalized ? normalized.AsSpan() : [];
     }
 
-    /// <summary>Tree path to component, for the recorded paths the tree has.</summary>
+    /// <summary>Tree path to component, for the recorded paths the tree has; keys are the tree's own path strings.</summary>
     public Dictionary<string, string> Build()
     {
         // A path the database lists anything beneath is a directory to the package manager. When
         // the tree has a symlink there (usrmerge's bin -> usr/bin), the packages own the directory
         // the link leads to, not the link, which the installer made and no package ships. This is
-        // decided over all packages: base-files lists /bin alone, bash lists /bin/bash.
-        var directories = new HashSet<string>(StringComparer.Ordinal);
+        // decided over all packages: base-files lists /bin alone, bash lists /bin/bash. Only
+        // recorded paths that land on a symlink can be such directories, so only they are
+        // collected (a handful), then marked when some recorded path lies beneath one.
+        var landsOnLink = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (_, paths) in _packages)
-            foreach (var p in paths)
-                foreach (var a in TreePaths.Ancestors(p))
-                    directories.Add(a);
+            foreach (var recorded in paths)
+            {
+                var p = TreeForm(recorded);
+                if (p.IsEmpty) continue;
+                var resolved = ResolveParents(p);
+                if (resolved != null && _tree.Find(resolved) is { Type: EntryType.Symlink }) landsOnLink.Add(p.ToString());
+            }
+        var directories = new HashSet<string>(StringComparer.Ordinal);
+        if (landsOnLink.Count > 0)
+        {
+            var candidates = landsOnLink.GetAlternateLookup<ReadOnlySpan<char>>();
+            foreach (var (_, paths) in _packages)
+                foreach (var recorded in paths)
+                {
+                    var p = TreeForm(recorded);
+                    for (int at = 0, slash; (slash = p[at..].IndexOf('/')) >= 0; at += slash + 1)
+                        if (candidates.TryGetValue(p[..(at + slash)], out var directory)) directories.Add(directory);
+                }
+        }
+        var isDirectory = directories.GetAlternateLookup<ReadOnlySpan<char>>();
 
         var owner = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (component, paths) in _packages)
         {
-            foreach (var p in paths)
+            foreach (var recorded in paths)
             {
-                var resolved = directories.Contains(p) ? ResolveAll(p) : ResolveParents(p);
-                if (string.IsNullOrEmpty(resolved) || _tree.Find(resolved) == null) continue;
-                owner.TryAdd(resolved, component);
+                var p = TreeForm(recorded);
+                if (p.IsEmpty) continue;
+                var resolved = isDirectory.Contains(p) ? ResolveAll(p.ToString()) : ResolveParents(p);
+                if (string.IsNullOrEmpty(resolved) || _tree.Find(resolved) is not { } entry) continue;
+                owner.TryAdd(entry.Path, component);
             }
         }
         return owner;
     }
+
+    /// <summary>
+    /// <see cref="ResolveParents(string)"/> for a span: the tree's own string when the path is
+    /// there as it is (no allocation), else resolved through symlinks.
+    /// </summary>
+    private string? ResolveParents(ReadOnlySpan<char> path) => _tree.Find(path)?.Path ?? ResolveParents(path.ToString());
 
     /// <summary>
     /// The tree path a recorded path lands on when its parent directories are followed through
@@ -167,7 +202,7 @@ internal sealed class OwnershipBuilder
             int end = slash < 0 ? path.Length : slash;
             var part = path.AsSpan(start, end - start);
             if (part.Length == 0 || part is "." or "..") return false;
-            if (tree.Find(slash < 0 ? path : path[..end]) is { Type: EntryType.Symlink }) return false;
+            if (tree.Find(path.AsSpan(0, end)) is { Type: EntryType.Symlink }) return false;
             if (slash < 0) return true;
             start = slash + 1;
         }

@@ -268,18 +268,19 @@ public static unsafe partial class LibC
     }
 
     /// <summary>All extended attributes of a path (not following symlinks), sorted by name.</summary>
-    public static List<KeyValuePair<string, byte[]>> ListXattrs(string path)
+    public static IReadOnlyList<KeyValuePair<string, byte[]>> ListXattrs(string path)
     {
-        var result = new List<KeyValuePair<string, byte[]>>();
         var z = Z(path);
         nint size;
         fixed (byte* p = z) size = llistxattr(p, null, 0);
         if (size < 0)
         {
-            if (Marshal.GetLastPInvokeError() == ENOTSUP) return result;
+            if (Marshal.GetLastPInvokeError() == ENOTSUP) return [];
             throw Error("cannot list xattrs of", path);
         }
-        if (size == 0) return result;
+        // Most files have none: the shared empty list, not one list per entry of a big tree.
+        if (size == 0) return [];
+        var result = new List<KeyValuePair<string, byte[]>>();
         var names = new byte[size];
         fixed (byte* p = z)
         fixed (byte* n = names)

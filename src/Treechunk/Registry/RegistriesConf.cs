@@ -63,7 +63,7 @@ public sealed class RegistriesConf
         TomlTable table;
         try
         {
-            table = TomlSerializer.Deserialize<TomlTable>(File.ReadAllText(file))!;
+            table = TomlSerializer.Deserialize<TomlTable>(File.ReadAllText(file), RegistriesTomlContext.Default)!;
         }
         catch (Exception e) when (e is TomlException or IOException or UnauthorizedAccessException or InvalidOperationException)
         {
@@ -132,3 +132,7 @@ public sealed class RegistriesConf
 
     private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 }
+
+/// <summary>Compile-time TOML metadata for the untyped model registries.conf is read into (no reflection: the CLI is native AOT).</summary>
+[Tomlyn.Serialization.TomlSerializable(typeof(TomlTable))]
+internal sealed partial class RegistriesTomlContext : Tomlyn.Serialization.TomlSerializerContext;

@@ -330,6 +330,24 @@ public sealed class RegistryClient
         return new Uri(text + (text.Contains('?') ? "&" : "?") + "digest=" + Uri.EscapeDataString(digest));
     }
 
+    /// <summary>
+    /// The OCI 1.1 referrers of a manifest (GET /v2/NAME/referrers/DIGEST) as an index, or null
+    /// when the registry has no referrers API (404), where the referrers tag scheme stands in.
+    /// </summary>
+    public ImageIndex? Referrers(string digest)
+    {
+        Oci.Digest.Hex(digest);
+        using var request = new HttpRequestMessage(HttpMethod.Get, Api("referrers/" + digest));
+        request.Headers.Accept.ParseAdd(MediaTypes.ImageIndex);
+        using var response = Send(request);
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        if (!response.IsSuccessStatusCode) throw Failure(response, $"referrers of {digest}");
+        var body = response.Content.ReadAsByteArrayAsync().GetAwaiter().GetResult();
+        if (body.Length > MaxManifestSize) throw new TreechunkException($"{Where}: the referrers of {digest} are larger than 4 MiB");
+        _ctx.Stats.Received(body.Length);
+        return OciJson.Deserialize<ImageIndex>(body, $"{Where}: referrers of {digest}");
+    }
+
     /// <summary>Every tag, following the Link header's pages of <paramref name="pageSize"/> tags.</summary>
     public List<string> Tags(int pageSize = 1000)
     {

@@ -10,7 +10,7 @@ public sealed class DirectoryTree : ITree
 {
     private readonly string _root;
     private readonly List<TreeEntry> _entries;
-    private readonly Dictionary<string, TreeEntry> _byPath;
+    private readonly PathIndex _byPath;
 
     public string Description => _root;
     public IReadOnlyList<TreeEntry> Entries => _entries;
@@ -20,8 +20,7 @@ public sealed class DirectoryTree : ITree
     {
         _root = root;
         _entries = entries;
-        _byPath = new Dictionary<string, TreeEntry>(entries.Count, StringComparer.Ordinal);
-        foreach (var e in entries) _byPath[e.Path] = e;
+        _byPath = new PathIndex(entries);
     }
 
     /// <param name="warn">Receives one line for each entry that cannot be represented (sockets).</param>
@@ -159,7 +158,9 @@ public sealed class DirectoryTree : ITree
 
     public Stream OpenContent(TreeEntry entry) => PosixFileStream.OpenRead(System.IO.Path.Join(_root, entry.Path));
 
-    public TreeEntry? Find(string path) => _byPath.GetValueOrDefault(path);
+    public TreeEntry? Find(string path) => _byPath.Find(path);
+
+    public TreeEntry? Find(ReadOnlySpan<char> path) => _byPath.Find(path);
 
     public void Dispose() { }
 }

@@ -19,6 +19,9 @@ public interface ITree : IDisposable
 
     /// <summary>The entry at a path, or null.</summary>
     TreeEntry? Find(string path);
+
+    /// <summary>The entry at a path given as a span (trees with a <see cref="PathIndex"/> find it without allocating).</summary>
+    TreeEntry? Find(ReadOnlySpan<char> path) => Find(path.ToString());
 }
 
 /// <summary>Helpers shared by tree implementations.</summary>

@@ -25,18 +25,19 @@ public sealed class FilteredTree : ITree
 {
     private readonly ITree _inner;
     private readonly List<TreeEntry> _entries;
-    private readonly Dictionary<string, TreeEntry> _byPath;
+    private readonly PathIndex _byPath;
 
     public FilteredTree(ITree inner, Func<TreeEntry, bool> keep)
     {
         _inner = inner;
         _entries = inner.Entries.Where(keep).ToList();
-        _byPath = _entries.ToDictionary(e => e.Path, StringComparer.Ordinal);
+        _byPath = new PathIndex(_entries);
     }
 
     public string Description => _inner.Description;
     public IReadOnlyList<TreeEntry> Entries => _entries;
     public Stream OpenContent(TreeEntry entry) => _inner.OpenContent(entry);
-    public TreeEntry? Find(string path) => _byPath.GetValueOrDefault(path);
+    public TreeEntry? Find(string path) => _byPath.Find(path);
+    public TreeEntry? Find(ReadOnlySpan<char> path) => _byPath.Find(path);
     public void Dispose() => _inner.Dispose();
 }

@@ -81,7 +81,7 @@ public class ImageModelTests(SmallLayoutFixture fx) : IClassFixture<SmallLayoutF
         using var tmp = new TempDir("no-temp");
         File.WriteAllText(tmp["not-a-dir"], "");
         var env = new Dictionary<string, string> { ["TMPDIR"] = tmp["not-a-dir"] };
-        var inspect = Proc.Run("dotnet", [Path.Join(AppContext.BaseDirectory, "treechunk.dll"), "oci", "inspect", $"oci-archive:{fx.Archive}", "--json"], env: env);
+        var inspect = TreechunkCli.RunWithEnv(env, "oci", "inspect", $"oci-archive:{fx.Archive}", "--json");
         Assert.True(inspect.ExitCode == 0, inspect.ToString());
         Assert.Equal(fx.Digest, (string)JsonNode.Parse(inspect.Stdout)!["manifest_digest"]!);
         var layers = TreechunkCli.RunWithEnv(env, "oci", "layers", $"oci-archive:{fx.Archive}", "--json");

@@ -37,7 +37,7 @@ public sealed class MultiArchFixture : IDisposable
             """);
         // The script runs the CLI the tests run, not a fresh publish.
         var wrapper = Dir["treechunk"];
-        File.WriteAllText(wrapper, $"#!/bin/sh\nexec dotnet '{TreechunkCli.Dll}' \"$@\"\n");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec {TreechunkCli.ShellCommand} \"$@\"\n");
         File.SetUnixFileMode(wrapper, (UnixFileMode)0x1ED);
         Script = Proc.Run("bash", [Path.Join(Fixtures.RepoRoot, "examples/multiarch.sh"), Path.Join(tf, "treefile.yaml")], env: new Dictionary<string, string>
         {

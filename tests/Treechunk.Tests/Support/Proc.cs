@@ -77,14 +77,29 @@ public static class Tools
     }
 }
 
-/// <summary>Our own CLI, run as a real process so exit codes and stderr are what a user sees.</summary>
+/// <summary>
+/// Our own CLI, run as a real process so exit codes and stderr are what a user sees: the native
+/// executable that `dotnet publish` makes when TREECHUNK_CLI names it (test.sh does, so the
+/// tests check what ships), else the test build's treechunk.dll under `dotnet`.
+/// </summary>
 public static class TreechunkCli
 {
     public static readonly string Dll = System.IO.Path.Join(AppContext.BaseDirectory, "treechunk.dll");
 
-    public static ProcResult Run(params string[] args) => Proc.Run("dotnet", [Dll, .. args]);
+    /// <summary>The published executable under test, or null to run <see cref="Dll"/>.</summary>
+    public static readonly string? Published = Environment.GetEnvironmentVariable("TREECHUNK_CLI") is { Length: > 0 } cli
+        ? (File.Exists(cli) ? cli : throw new InvalidOperationException($"TREECHUNK_CLI={cli} does not exist"))
+        : null;
 
-    public static ProcResult RunWithEnv(IDictionary<string, string> env, params string[] args) => Proc.Run("dotnet", [Dll, .. args], env: env);
+    /// <summary>The program and leading arguments that run the CLI.</summary>
+    public static (string File, string[] Prefix) Command => Published != null ? (Published, []) : ("dotnet", [Dll]);
+
+    /// <summary>A shell command line that runs the CLI (for scripts the tests run).</summary>
+    public static string ShellCommand => Published != null ? $"'{Published}'" : $"dotnet '{Dll}'";
+
+    public static ProcResult Run(params string[] args) => Proc.Run(Command.File, [.. Command.Prefix, .. args]);
+
+    public static ProcResult RunWithEnv(IDictionary<string, string> env, params string[] args) => Proc.Run(Command.File, [.. Command.Prefix, .. args], env: env);
 
     public static string Check(params string[] args)
     {
