@@ -120,4 +120,22 @@ public sealed class RuntimeTests
         Assert.Contains("podman", lines[0]);
         Assert.DoesNotContain("   at ", r.Stderr);
     }
+
+    [Fact]
+    public void Import_docker_into_a_private_dockerd_runs_the_trees_cat()
+    {
+        using var tmp = new TempDir("docker");
+        var (reference, ours) = BuildImage(tmp);
+        using var daemon = new DockerDaemon();
+        var imported = TreechunkCli.Check("oci", "import-docker", reference, "--docker-host", daemon.Host, "--tag", "localhost/tctest:v1");
+        Assert.Contains("localhost/tctest:v1", imported);
+        Assert.Contains("localhost/tctest:v1", daemon.Check("images", "--format", "{{.Repository}}:{{.Tag}}").Split('\n', StringSplitOptions.TrimEntries));
+        var inspect = JsonNode.Parse(daemon.Check("image", "inspect", "localhost/tctest:v1"))!.AsArray().Single()!;
+        Assert.Equal((string)ours["manifest"]!["config"]!["digest"]!, (string)inspect["Id"]!);
+        Assert.Equal(DiffIds(ours), inspect["RootFS"]!["Layers"]!.AsArray().Select(l => (string)l!));
+        Assert.Equal("yes", (string)inspect["Config"]!["Labels"]!["org.example.runtime"]!);
+        var r = daemon.Run("run", "--rm", "--network", "none", "localhost/tctest:v1", "/" + RunnableTree.Cat, "/etc/os-release");
+        Assert.True(r.ExitCode == 0, $"docker run failed: {r}\n{daemon.Log}");
+        Assert.Equal(System.Text.Encoding.UTF8.GetString(RunnableTree.OsRelease), r.Stdout);
+    }
 }
