@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 packages=(ostree skopeo umoci mmdebstrap rpm pigz zstd docker-registry podman apache2-utils
           createrepo-c dnf python3 tar gzip time qemu-user-static binfmt-support arch-test file
-          chromium gcc zlib1g-dev openssl python3-nacl)
+          chromium gcc zlib1g-dev openssl python3-nacl docker.io)
 # chromium: headless check of the page oci diff --html writes; gcc, zlib1g-dev: native AOT's
 # linker and libz for dotnet publish; openssl and python3-nacl (libsodium): the signing tests
-# check signatures and key files against them.
+# check signatures and key files against them; docker.io: dockerd, which the runtime tests
+# start on a private socket.
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # Foreign-architecture composes run that architecture's binaries through qemu-user, which the

@@ -19,6 +19,7 @@ public static class OciCommands
         var oci = new Command("oci", "Look inside, verify, copy, push, pull and extract OCI images");
         oci.Subcommands.Add(Inspect());
         TransferCommands.AddTo(oci);
+        RuntimeCommands.AddTo(oci);
         oci.Subcommands.Add(RegistryCommands.Create());
         oci.Subcommands.Add(ManifestCommands.Create());
         oci.Subcommands.Add(Layers());

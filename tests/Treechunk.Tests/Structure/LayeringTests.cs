@@ -26,11 +26,12 @@ public partial class LayeringTests
         ["Build"] = ["Chunking", "Packages", "Layers", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Encapsulation"] = ["Build", "Chunking", "Layers", "Ostree", "Oci", "Trees", "Posix", "IO"],
         ["Diff"] = ["Build", "Chunking", "Layers", "Oci", "Tar", "Trees", "Posix", "IO"],
+        ["Runtimes"] = ["Transports", "Registry", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Signing"] = ["Transports", "Registry", "Oci", "Posix", "IO"],
         ["Compose"] = ["Encapsulation", "Build", "Chunking", "Packages", "Ostree", "Oci", "Trees", "Posix", "IO"],
     };
 
-    [GeneratedRegex(@"\b(?:using\s+Treechunk\.|Treechunk\.|(?<![\w.])(?=(?:Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing)\.[A-Z]))(?<folder>Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing)\b")]
+    [GeneratedRegex(@"\b(?:using\s+Treechunk\.|Treechunk\.|(?<![\w.])(?=(?:Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing|Runtimes)\.[A-Z]))(?<folder>Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing|Runtimes)\b")]
     private static partial Regex FolderReference();
 
     [Fact]
