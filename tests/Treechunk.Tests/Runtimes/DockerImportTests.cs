@@ -105,6 +105,20 @@ public class DockerImportTests(DockerFixture fx) : IClassFixture<DockerFixture>
     }
 
     [Fact]
+    public void A_corrupt_layer_fails_the_import_naming_it_and_docker_loads_nothing()
+    {
+        using var tmp = new TempDir("docker-corrupt");
+        var before = Docker.Check("images", "-a", "-q", "--no-trunc");
+        var (corrupt, blob) = fx.Images.CorruptCopy(tmp["layout"]);
+        var r = TreechunkCli.Run("oci", "import-docker", "--docker-host", Docker.Host, corrupt, "--tag", "example/corrupt:v1");
+        Assert.Equal(1, r.ExitCode);
+        var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"treechunk: error: layer blob sha256:{blob} is corrupt", line);
+        Assert.Equal(before, Docker.Check("images", "-a", "-q", "--no-trunc"));
+        Assert.False(Docker.Run("image", "inspect", "example/corrupt:v1").ExitCode == 0);
+    }
+
+    [Fact]
     public void A_saved_docker_archive_loads_with_docker_load_too()
     {
         using var tmp = new TempDir("docker-save");

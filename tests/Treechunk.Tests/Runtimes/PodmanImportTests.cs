@@ -90,6 +90,19 @@ public class PodmanImportTests(RuntimeImages fx) : IClassFixture<RuntimeImages>
     }
 
     [Fact]
+    public void A_corrupt_layer_fails_the_import_naming_it_and_podman_loads_nothing()
+    {
+        using var tmp = new TempDir("podman-corrupt");
+        using var podman = new PodmanStore();
+        var (corrupt, blob) = fx.CorruptCopy(tmp["layout"]);
+        var r = TreechunkCli.Run(["oci", "import-podman", corrupt, .. podman.Flags]);
+        Assert.Equal(1, r.ExitCode);
+        var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"treechunk: error: layer blob sha256:{blob} is corrupt", line);
+        Assert.Empty(podman.Names());
+    }
+
+    [Fact]
     public void Seed_flags_pull_from_a_registry_first_and_name_the_image_after_it()
     {
         using var tmp = new TempDir("podman-reg");

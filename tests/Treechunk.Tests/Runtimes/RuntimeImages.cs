@@ -57,6 +57,26 @@ public sealed class RuntimeImages : IDisposable
         return image;
     }
 
+    /// <summary>
+    /// A copy of the gzip image in <paramref name="dir"/> with one byte flipped in the middle of its
+    /// largest layer: found only once that layer's bytes have streamed. Returns the copy's
+    /// reference and the corrupt blob's hex digest.
+    /// </summary>
+    public (string Ref, string CorruptBlob) CorruptCopy(string dir)
+    {
+        Proc.Check("cp", "-a", Gzip.Layout, dir);
+        var largest = new DirectoryInfo(Path.Join(dir, "blobs/sha256")).GetFiles()
+            .Where(f => Gzip.LayerDigests.Contains("sha256:" + f.Name)).MaxBy(f => f.Length)!;
+        using (var f = new FileStream(largest.FullName, FileMode.Open, FileAccess.ReadWrite))
+        {
+            f.Position = f.Length / 2;
+            int b = f.ReadByte();
+            f.Position = f.Length / 2;
+            f.WriteByte((byte)(b ^ 0xFF));
+        }
+        return ($"oci:{dir}:{Gzip.Tag}", largest.Name);
+    }
+
     /// <summary>The bytes of a file of the source tree.</summary>
     public byte[] TreeFile(string path) => File.ReadAllBytes(Path.Join(Tree, path));
 

@@ -115,25 +115,15 @@ public class SaveTests(RuntimeImages fx) : IClassFixture<RuntimeImages>
     public void A_save_that_fails_midway_leaves_the_old_file_and_no_partial_one(string format)
     {
         using var tmp = new TempDir("save-fail");
-        Proc.Check("cp", "-a", fx.Gzip.Layout, tmp["layout"]);
-        // The largest layer, one byte flipped in its middle: found only once its bytes stream.
-        var largest = new DirectoryInfo(tmp["layout/blobs/sha256"]).GetFiles()
-            .Where(f => fx.Gzip.LayerDigests.Contains("sha256:" + f.Name)).MaxBy(f => f.Length)!;
-        using (var f = new FileStream(largest.FullName, FileMode.Open, FileAccess.ReadWrite))
-        {
-            f.Position = f.Length / 2;
-            int b = f.ReadByte();
-            f.Position = f.Length / 2;
-            f.WriteByte((byte)(b ^ 0xFF));
-        }
+        var (corrupt, blob) = fx.CorruptCopy(tmp["layout"]);
         Directory.CreateDirectory(tmp["out"]);
         File.WriteAllText(tmp["out/os.tar"], "the previous file\n");
 
-        var r = TreechunkCli.Run("oci", "save", $"oci:{tmp["layout"]}:v1", "--format", format, tmp["out/os.tar"]);
+        var r = TreechunkCli.Run("oci", "save", corrupt, "--format", format, tmp["out/os.tar"]);
         Assert.NotEqual(0, r.ExitCode);
         var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("treechunk: error: ", line);
-        Assert.Contains(largest.Name, line);
+        Assert.Contains(blob, line);
         Assert.Equal("the previous file\n", File.ReadAllText(tmp["out/os.tar"]));
         Assert.Equal([tmp["out/os.tar"]], Directory.GetFileSystemEntries(tmp["out"]));
     }
