@@ -14,7 +14,7 @@ public class PodmanImportTests(RuntimeImages fx) : IClassFixture<RuntimeImages>
 {
     private static JsonNode Import(PodmanStore podman, params string[] args)
     {
-        var r = TreechunkCli.Run(["oci", "import-podman", .. args, .. podman.Flags, "--json"]);
+        var r = TreechunkCli.RunWithEnv(podman.Env, ["oci", "import-podman", .. args, .. podman.Flags, "--json"]);
         Assert.True(r.ExitCode == 0, r.ToString());
         return JsonNode.Parse(r.Stdout)!;
     }
@@ -58,7 +58,7 @@ public class PodmanImportTests(RuntimeImages fx) : IClassFixture<RuntimeImages>
     public void Tag_overrides_the_loaded_name_as_a_tag_or_a_whole_name()
     {
         using var podman = new PodmanStore();
-        var r = TreechunkCli.Run(["oci", "import-podman", fx.Gzip.Ref, "--tag", "v9", .. podman.Flags]);
+        var r = TreechunkCli.RunWithEnv(podman.Env, ["oci", "import-podman", fx.Gzip.Ref, "--tag", "v9", .. podman.Flags]);
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.StartsWith("podman: loaded localhost/os:v9 (image id " + fx.Gzip.ConfigDigest, r.Stdout);
         Assert.Equal("docker.io/example/os:v2", (string)Import(podman, fx.Gzip.Ref, "--tag", "example/os:v2")["name"]!);
@@ -72,7 +72,7 @@ public class PodmanImportTests(RuntimeImages fx) : IClassFixture<RuntimeImages>
     public void Zstd_layers_are_recompressed_said_so_and_podman_gets_the_same_diff_ids()
     {
         using var podman = new PodmanStore();
-        var r = TreechunkCli.Run(["oci", "import-podman", fx.Zstd.Ref, .. podman.Flags]);
+        var r = TreechunkCli.RunWithEnv(podman.Env, ["oci", "import-podman", fx.Zstd.Ref, .. podman.Flags]);
         Assert.True(r.ExitCode == 0, r.ToString());
         int layers = fx.Zstd.LayerDigests.Count;
         Assert.Contains($"warning: {layers} of {layers} layers are zstd, which a docker-archive cannot hold: recompressing them to gzip", r.Stderr);
@@ -95,7 +95,7 @@ public class PodmanImportTests(RuntimeImages fx) : IClassFixture<RuntimeImages>
         using var tmp = new TempDir("podman-corrupt");
         using var podman = new PodmanStore();
         var (corrupt, blob) = fx.CorruptCopy(tmp["layout"]);
-        var r = TreechunkCli.Run(["oci", "import-podman", corrupt, .. podman.Flags]);
+        var r = TreechunkCli.RunWithEnv(podman.Env, ["oci", "import-podman", corrupt, .. podman.Flags]);
         Assert.Equal(1, r.ExitCode);
         var line = Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith($"treechunk: error: layer blob sha256:{blob} is corrupt", line);
@@ -111,6 +111,7 @@ public class PodmanImportTests(RuntimeImages fx) : IClassFixture<RuntimeImages>
         var env = RegistryClientTests.Env(tmp);
         Directory.CreateDirectory(tmp["scratch"]);
         env["TMPDIR"] = tmp["scratch"];
+        foreach (var (k, v) in podman.Env) env[k] = v;
         RegistryClientTests.Json(env, "oci", "push", "--insecure", fx.Gzip.Ref, $"docker://{registry.Host}/x/y:t");
         registry.ClearRequests();
 

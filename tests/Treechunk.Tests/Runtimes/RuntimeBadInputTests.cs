@@ -31,8 +31,8 @@ public class RuntimeBadInputTests(RuntimeImages fx) : IClassFixture<RuntimeImage
     [Fact]
     public void Podman_that_fails_says_what_podman_said()
     {
-        using var tmp = new TempDir("podman-fails");
-        var line = Fails(3, null, "oci", "import-podman", fx.Gzip.Ref, "--root", tmp["root"], "--runroot", tmp["run"], "--storage-driver", "no-such-driver");
+        using var podman = new PodmanStore();
+        var line = Fails(3, podman.Env, "oci", "import-podman", fx.Gzip.Ref, "--root", podman.Root, "--runroot", podman.RunRoot, "--storage-driver", "no-such-driver");
         Assert.Contains("podman load failed", line);
         Assert.Contains("no-such-driver", line);
     }
@@ -85,8 +85,8 @@ public class RuntimeBadInputTests(RuntimeImages fx) : IClassFixture<RuntimeImage
     {
         using var tmp = new TempDir("no-image");
         using var podman = new PodmanStore();
-        Assert.Contains(tmp["missing"], Fails(2, null, ["oci", "import-podman", $"oci:{tmp["missing"]}:v1", .. podman.Flags]));
-        Assert.Contains("no image tagged 'v2'", Fails(2, null, ["oci", "import-podman", $"oci:{fx.Gzip.Layout}:v2", .. podman.Flags]));
+        Assert.Contains(tmp["missing"], Fails(2, podman.Env, ["oci", "import-podman", $"oci:{tmp["missing"]}:v1", .. podman.Flags]));
+        Assert.Contains("no image tagged 'v2'", Fails(2, podman.Env, ["oci", "import-podman", $"oci:{fx.Gzip.Layout}:v2", .. podman.Flags]));
         Assert.Contains(tmp["missing.tar"], Fails(2, null, "oci", "save", tmp["missing.tar"], tmp["out.tar"]));
         Assert.False(File.Exists(tmp["out.tar"]));
         Assert.Empty(podman.Names());
