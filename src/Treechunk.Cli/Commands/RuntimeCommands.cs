@@ -109,9 +109,10 @@ public static class RuntimeCommands
         foreach (var o in new Option[] { root, runRoot, driver }) cmd.Options.Add(o);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
+            var source = parts.Source(p);
             var podman = Podman.Locate();
             var options = new PodmanOptions(p.GetValue(root), p.GetValue(runRoot), p.GetValue(driver));
-            return parts.Import(p, "podman", archive => Podman.Load(podman, options, archive, Run.Log));
+            return parts.Import(p, source, "podman", archive => Podman.Load(podman, options, archive, Run.Log));
         }));
         return cmd;
     }
@@ -136,10 +137,12 @@ public static class RuntimeCommands
         cmd.Options.Add(host);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
+            var source = parts.Source(p);
+            // Asked before the image is opened or pulled: a daemon that is not there fails at once.
             using var engine = DockerEngine.Connect(p.GetValue(host));
             var version = engine.Ping();
             Run.Log($"Docker daemon at {engine.Host}: API {version}");
-            return parts.Import(p, "docker", engine.Load);
+            return parts.Import(p, source, "docker", engine.Load);
         }));
         return cmd;
     }
@@ -160,7 +163,8 @@ public static class RuntimeCommands
             cmd.Options.Add(_json);
         }
 
-        public int Import(ParseResult p, string engine, Func<Action<Stream>, EngineLoadResult> load)
+        /// <summary>The image the command names: its reference text, and whether the seed flags named it (their --tag is then the tag to pull, not a new name).</summary>
+        public (string Text, bool FromFlags) Source(ParseResult p)
         {
             var flags = _seed.From(p);
             var text = (p.GetValue(_image), flags) switch
@@ -170,11 +174,18 @@ public static class RuntimeCommands
                 (null, null) => throw new TreechunkException("name the image: an image reference or --registry/--repository/--tag"),
                 _ => throw new TreechunkException("give an image reference or --registry/--repository/--tag, not both"),
             };
+            ImageReference.Parse(text); // a malformed reference is bad input, found before any engine is asked
+            return (text, flags != null);
+        }
+
+        public int Import(ParseResult p, (string Text, bool FromFlags) source, string engine, Func<Action<Stream>, EngineLoadResult> load)
+        {
+            var text = source.Text;
             bool quiet = p.GetValue(_json);
             using var local = Open(p, text, quiet);
             var img = local.Image;
             var defaultName = EngineImages.DefaultName(ImageReference.Parse(text), RefName(img));
-            var name = flags != null ? EngineImages.Name(defaultName, null) : EngineImages.Name(defaultName, p.GetValue(_seed.Tag));
+            var name = EngineImages.Name(defaultName, source.FromFlags ? null : p.GetValue(_seed.Tag));
             var archive = Plan(img, name);
             long bytes = 0;
             var loaded = TransferProgress.Run(quiet, progress => load(s => bytes = archive.WriteTo(s, progress)));

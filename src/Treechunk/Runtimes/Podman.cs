@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using Treechunk.IO;
 
 namespace Treechunk.Runtimes;
 
@@ -62,15 +63,23 @@ public static class Podman
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
             Exception? writeError = null;
+            var stdin = new PipeInput(p.StandardInput.BaseStream);
             try
             {
-                using var stdin = p.StandardInput.BaseStream;
-                write(stdin);
+                using (stdin) write(stdin);
             }
-            catch (IOException e)
+            catch (IOException e) when (stdin.Broken)
             {
                 // podman stopped reading (it failed): what it says is the real story.
                 writeError = e;
+            }
+            catch
+            {
+                // Our side failed (a corrupt blob, an unreadable file): podman has a cut archive and
+                // must not run on after the error is reported.
+                try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+                p.WaitForExit();
+                throw;
             }
             p.WaitForExit();
             var output = stdout.Result + stderr.Result;
@@ -85,5 +94,54 @@ public static class Podman
                 .ToList();
             return new EngineLoadResult(loaded, output.Trim());
         }
+    }
+}
+
+/// <summary>podman's stdin: remembers whether a write to the pipe failed, which means podman stopped reading.</summary>
+internal sealed class PipeInput(Stream pipe) : WriteOnlyStream
+{
+    public bool Broken { get; private set; }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        try
+        {
+            pipe.Write(buffer);
+        }
+        catch (IOException)
+        {
+            Broken = true;
+            throw;
+        }
+    }
+
+    public override void Flush()
+    {
+        try
+        {
+            pipe.Flush();
+        }
+        catch (IOException)
+        {
+            Broken = true;
+            throw;
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            try
+            {
+                pipe.Dispose();
+            }
+            catch (IOException)
+            {
+                Broken = true;
+                throw;
+            }
+        }
+        base.Dispose(disposing);
     }
 }

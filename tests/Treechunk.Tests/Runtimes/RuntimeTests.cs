@@ -55,24 +55,17 @@ public sealed class RuntimeTests
     [Fact]
     public void Import_podman_into_private_storage_shows_the_tag_labels_and_diff_ids()
     {
-        var podman = Tools.Require("podman");
         using var tmp = new TempDir("podman");
         var (reference, ours) = BuildImage(tmp);
-        string[] storage = ["--root", tmp["root"], "--runroot", tmp["run"], "--storage-driver", "vfs"];
-        try
-        {
-            TreechunkCli.Check(["oci", "import-podman", reference, .. storage, "--tag", "localhost/tctest:v1"]);
-            var images = Proc.Check(podman, [.. storage, "images", "--format", "{{.Repository}}:{{.Tag}}"]);
-            Assert.Contains("localhost/tctest:v1", images.Split('\n', StringSplitOptions.TrimEntries));
-            var inspect = JsonNode.Parse(Proc.Check(podman, [.. storage, "image", "inspect", "localhost/tctest:v1"]))!.AsArray().Single()!;
-            Assert.Equal("yes", (string)inspect["Labels"]!["org.example.runtime"]!);
-            Assert.Equal(DiffIds(ours), inspect["RootFS"]!["Layers"]!.AsArray().Select(l => (string)l!));
-        }
-        finally
-        {
-            // vfs layers may hold files podman made read-only; let podman remove its own storage.
-            Proc.Run(podman, [.. storage, "system", "reset", "--force"]);
-        }
+        // A private storage and libpod state (PodmanStore), removed with its directory: `podman
+        // system reset` would also remove the machine-wide /run/libpod under any podman running
+        // in parallel.
+        using var podman = new PodmanStore();
+        TreechunkCli.Check(podman.Env, ["oci", "import-podman", reference, .. podman.Flags, "--tag", "localhost/tctest:v1"]);
+        Assert.Contains("localhost/tctest:v1", podman.Names());
+        var inspect = podman.Inspect("localhost/tctest:v1");
+        Assert.Equal("yes", (string)inspect["Labels"]!["org.example.runtime"]!);
+        Assert.Equal(DiffIds(ours), inspect["RootFS"]!["Layers"]!.AsArray().Select(l => (string)l!));
     }
 
     [Fact]

@@ -153,8 +153,9 @@ public sealed class DockerDaemon : IDisposable
             {
                 if (!_process.HasExited)
                 {
-                    // SIGTERM lets dockerd stop its containerd and unmount what it mounted.
-                    Proc.Run("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                    // SIGTERM lets dockerd stop its containerd and unmount what it mounted (bash's
+                    // kill builtin: procps's kill need not be installed).
+                    Proc.Run("bash", ["-c", $"kill -TERM {_process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)}"]);
                     if (!_process.WaitForExit(TimeSpan.FromSeconds(30))) _process.Kill(entireProcessTree: true);
                 }
                 _process.WaitForExit(TimeSpan.FromSeconds(10)); // and the redirected output drained into the log

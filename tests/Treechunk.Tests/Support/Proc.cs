@@ -108,6 +108,13 @@ public static class TreechunkCli
         return r.Stdout;
     }
 
+    public static string Check(IDictionary<string, string> env, params string[] args)
+    {
+        var r = RunWithEnv(env, args);
+        if (r.ExitCode != 0) throw new Xunit.Sdk.XunitException($"treechunk {string.Join(' ', args)} failed: {r}");
+        return r.Stdout;
+    }
+
     /// <summary>Asserts a failure the way the README promises: non-zero exit, one clear line on stderr, no stack trace.</summary>
     public static string Fails(int? exitCode, params string[] args)
     {
