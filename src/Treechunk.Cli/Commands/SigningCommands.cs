@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Treechunk.IO;
 using Treechunk.Signing;
 using Treechunk.Transports;
 
@@ -256,21 +257,9 @@ public static class SigningCommands
 
     private static void WriteAtomically(string path, string text, UnixFileMode mode)
     {
-        var full = Path.GetFullPath(path);
-        var temp = Path.Join(Path.GetDirectoryName(full)!, $".tmp-{Path.GetFileName(full)}-{Guid.NewGuid():N}");
-        try
-        {
-            using (var f = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = mode }))
-            {
-                f.Write(Encoding.UTF8.GetBytes(text));
-                f.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
+        using var file = AtomicFile.Create(path, mode);
+        file.Stream.Write(Encoding.UTF8.GetBytes(text));
+        file.Stream.Flush(flushToDisk: true);
+        file.Commit(Path.GetFullPath(path));
     }
 }

@@ -24,15 +24,18 @@ public sealed class AtomicFile : IDisposable
     }
 
     /// <summary>A new temp file in <paramref name="directory"/>, for content whose final name is known only at the end (a blob named by its digest).</summary>
-    public static AtomicFile CreateIn(string directory, string purpose = "file")
+    /// <param name="mode">The file's mode from its creation on (a private key must never exist readable by others, not even under its temp name); default: the umask's.</param>
+    public static AtomicFile CreateIn(string directory, string purpose = "file", UnixFileMode? mode = null)
     {
         var temp = Path.Join(directory, $"{TempPrefix}{purpose}-{Guid.NewGuid():N}");
-        return new AtomicFile(temp, new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16));
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 1 << 16 };
+        if (mode is { } m && !OperatingSystem.IsWindows()) options.UnixCreateMode = m;
+        return new AtomicFile(temp, new FileStream(temp, options));
     }
 
     /// <summary>A new temp file beside <paramref name="path"/>.</summary>
-    public static AtomicFile Create(string path) =>
-        CreateIn(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileName(path));
+    public static AtomicFile Create(string path, UnixFileMode? mode = null) =>
+        CreateIn(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileName(path), mode);
 
     /// <summary>Closes the file and renames it to <paramref name="path"/>, replacing what is there.</summary>
     public void Commit(string path)
