@@ -28,10 +28,11 @@ public partial class LayeringTests
         ["Diff"] = ["Build", "Chunking", "Layers", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Runtimes"] = ["Transports", "Registry", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Signing"] = ["Transports", "Registry", "Oci", "Posix", "IO"],
+        ["Scanning"] = [],
         ["Compose"] = ["Encapsulation", "Build", "Chunking", "Packages", "Ostree", "Oci", "Trees", "Posix", "IO"],
     };
 
-    [GeneratedRegex(@"\b(?:using\s+Treechunk\.|Treechunk\.|(?<![\w.])(?=(?:Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing|Runtimes)\.[A-Z]))(?<folder>Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing|Runtimes)\b")]
+    [GeneratedRegex(@"\b(?:using\s+Treechunk\.|Treechunk\.|(?<![\w.])(?=(?:Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing|Runtimes|Scanning)\.[A-Z]))(?<folder>Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing|Runtimes|Scanning)\b")]
     private static partial Regex FolderReference();
 
     [Fact]
