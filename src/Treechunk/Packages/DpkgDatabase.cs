@@ -33,7 +33,8 @@ public sealed class DpkgDatabase : IPackageDatabase
     }
 
     /// <summary>One installed binary package as the status file describes it.</summary>
-    internal sealed record Package(string Name, string Architecture, string Source, bool MultiArchSame);
+    /// <param name="SourceVersion">From "Source: name (version)", else the binary's own version.</param>
+    internal sealed record Package(string Name, string Architecture, string Source, bool MultiArchSame, string Version = "", string SourceVersion = "");
 
     /// <summary>Reads the database, or returns null when the tree has no dpkg status file.</summary>
     public static DpkgDatabase? TryOpen(ITree tree)
@@ -151,16 +152,23 @@ public sealed class DpkgDatabase : IPackageDatabase
         var words = status.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         if (words.Length != 3 || !StatesWithFiles.Contains(words[2])) return;
 
+        var version = fields.GetValueOrDefault("Version", "");
         var source = fields.GetValueOrDefault("Source", "");
+        var sourceVersion = version;
         // "Source: bash (5.2.15-2)" names the source version when it differs from the binary's.
         var paren = source.IndexOf('(');
-        if (paren >= 0) source = source[..paren];
+        if (paren >= 0)
+        {
+            var close = source.IndexOf(')', paren);
+            if (close > paren + 1) sourceVersion = source[(paren + 1)..close].Trim();
+            source = source[..paren];
+        }
         source = source.Trim();
         if (source.Length == 0) source = name;
 
         var arch = fields.GetValueOrDefault("Architecture", "");
         var multiArch = fields.GetValueOrDefault("Multi-Arch", "");
-        result.Add(new Package(name, arch, source, multiArch == "same"));
+        result.Add(new Package(name, arch, source, multiArch == "same", version, sourceVersion));
     }
 
     /// <summary>

@@ -133,6 +133,27 @@ public sealed class RpmDatabase : IPackageDatabase
         return read == header.Length && header[18] == 1 && header[19] == 1;
     }
 
+    /// <summary>
+    /// Every installed package of an rpm sqlite database file (a scanner's view: name, EVR, arch
+    /// and source rpm; gpg-pubkey pseudo-packages, which have no source rpm, are left out).
+    /// </summary>
+    /// <param name="treePath">The database's path in its image, for messages.</param>
+    internal static List<RpmInstalled> ReadInstalled(string file, string treePath)
+    {
+        var result = new List<RpmInstalled>();
+        foreach (var (hnum, blob) in Query(file, readOnly: false, treePath))
+        {
+            var h = RpmHeader.Parse(blob, $"rpm database {treePath}: package header {hnum}");
+            var source = h.GetString(RpmHeader.TagSourceRpm);
+            if (string.IsNullOrEmpty(source)) continue;
+            var epoch = h.GetInt32Array(RpmHeader.TagEpoch) is [var e, ..] ? e : (int?)null;
+            result.Add(new RpmInstalled(h.GetString(RpmHeader.TagName) ?? throw h.Malformed("no NAME tag"),
+                epoch, h.GetString(RpmHeader.TagVersion) ?? "", h.GetString(RpmHeader.TagRelease) ?? "",
+                h.GetString(RpmHeader.TagArch) ?? "", source));
+        }
+        return result;
+    }
+
     private static List<(long, byte[])> Query(string file, bool readOnly, string treePath)
     {
         var builder = new SqliteConnectionStringBuilder
@@ -169,6 +190,9 @@ public sealed class RpmDatabase : IPackageDatabase
         return rows;
     }
 }
+
+/// <summary>An installed package's identity as a vulnerability scanner needs it.</summary>
+internal sealed record RpmInstalled(string Name, int? Epoch, string Version, string Release, string Arch, string SourceRpm);
 
 /// <summary>The parts of an installed package's header that decide its files' component.</summary>
 internal sealed record RpmPackage(long Hnum, string Name, string Component, IReadOnlyList<string> Files, IReadOnlyList<long> ChangeTimes)
@@ -225,7 +249,7 @@ internal sealed record RpmPackage(long Hnum, string Name, string Component, IRea
 /// </summary>
 internal sealed class RpmHeader
 {
-    public const int TagName = 1000, TagVersion = 1001, TagRelease = 1002, TagOldFileNames = 1027,
+    public const int TagName = 1000, TagVersion = 1001, TagRelease = 1002, TagEpoch = 1003, TagArch = 1022, TagOldFileNames = 1027,
         TagSourceRpm = 1044, TagChangelogTime = 1080, TagDirIndexes = 1116, TagBaseNames = 1117, TagDirNames = 1118;
 
     private const int TypeInt16 = 3, TypeInt32 = 4, TypeString = 6, TypeBin = 7, TypeStringArray = 8, TypeI18nString = 9;

@@ -96,6 +96,19 @@ public sealed partial class AuthHandler : DelegatingHandler
         return second;
     }
 
+    /// <summary>
+    /// The Authorization header a GET of <paramref name="uri"/> would carry now (a token already
+    /// fetched for its scope, or Basic credentials), for a service that fetches from the
+    /// registry on our behalf (Clair). Null when none is known or needed.
+    /// </summary>
+    public AuthenticationHeaderValue? CurrentAuthorization(Uri uri)
+    {
+        using var probe = new HttpRequestMessage(HttpMethod.Get, uri);
+        var (repository, scopes) = ScopesOf(probe);
+        Authorize(probe, uri.Authority, repository, scopes);
+        return probe.Headers.Authorization;
+    }
+
     private void Authorize(HttpRequestMessage request, string host, string? repository, IReadOnlyList<string> scopes)
     {
         Challenge? challenge;

@@ -191,6 +191,20 @@ public sealed class RegistryClient
         return response.Content.Headers.ContentLength;
     }
 
+    /// <summary>
+    /// The URL of a blob and the Authorization header that reads it, for a service that fetches
+    /// blobs itself (Clair's indexer). A HEAD first, so the registry's challenge is met and a
+    /// token for the repository is at hand.
+    /// </summary>
+    public (Uri Uri, AuthenticationHeaderValue? Authorization) BlobAccess(string digest)
+    {
+        var uri = Api("blobs/" + digest);
+        using var request = new HttpRequestMessage(HttpMethod.Head, uri);
+        using var response = Send(request);
+        if (!response.IsSuccessStatusCode) throw Failure(response, $"blob {digest}");
+        return (uri, _ctx.Auth.CurrentAuthorization(uri));
+    }
+
     /// <summary>A blob (or part of it) as a stream that picks up where a broken connection left it, with Range.</summary>
     public Stream OpenBlob(Descriptor d, long offset = 0, long? length = null) =>
         new ResumingBlobStream(this, d, offset, length ?? d.Size - offset);

@@ -18,6 +18,8 @@ public sealed class RegistrySource : IImageSource
     private RegistryClient _client;
 
     public string Name => $"docker://{_name}";
+    /// <summary>The client of the repository the image was found in (a mirror's, when one answered).</summary>
+    public RegistryClient Client => _client;
 
     public RegistrySource(RegistryContext ctx, RegistryName name)
     {

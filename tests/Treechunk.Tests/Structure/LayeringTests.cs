@@ -28,7 +28,7 @@ public partial class LayeringTests
         ["Diff"] = ["Build", "Chunking", "Layers", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Runtimes"] = ["Transports", "Registry", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Signing"] = ["Transports", "Registry", "Oci", "Posix", "IO"],
-        ["Scanning"] = [],
+        ["Scanning"] = ["Packages", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Compose"] = ["Encapsulation", "Build", "Chunking", "Packages", "Ostree", "Oci", "Trees", "Posix", "IO"],
     };
 

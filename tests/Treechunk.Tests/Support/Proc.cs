@@ -146,4 +146,17 @@ public static class Fixtures
 
     /// <summary>A small real Debian bookworm rootfs (mmdebstrap, cached across runs).</summary>
     public static string DebianTree => DebianTreeLazy.Value;
+
+    private static readonly Lazy<(string V1, string V2)> UpdatePairLazy = new(() =>
+    {
+        var lines = Proc.Check("bash", System.IO.Path.Join(RepoRoot, "bench/update-pair.sh")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        return (lines[0].Trim(), lines[1].Trim());
+    });
+
+    /// <summary>
+    /// A real Debian update: v1 is bookworm as released (minbase + systemd, bash, openssl, curl,
+    /// ca-certificates), v2 the same after a full-upgrade from bookworm-updates and -security
+    /// (bench/update-pair.sh; cached across runs, made once with mmdebstrap from the mirror).
+    /// </summary>
+    public static (string V1, string V2) UpdatePair => UpdatePairLazy.Value;
 }
