@@ -376,9 +376,14 @@ public static class ComposeCommands
         var phases = new JsonObject();
         if (m.ScanSeconds is { } scan) phases["scan"] = Math.Round(scan, 3);
         foreach (var (k, v) in m.PhaseSeconds) phases[k] = v;
+        static double? Mb(long? bytes) => bytes is { } b ? Math.Round(b / 1048576.0, 1) : null;
+        var memory = new JsonObject();
+        foreach (var (k, v) in m.PhaseMemory)
+            memory[k] = new JsonObject { ["heap_mb"] = Mb(v.Heap), ["gc_committed_mb"] = Mb(v.Committed), ["rss_mb"] = Mb(v.Rss), ["peak_rss_mb"] = Mb(v.PeakRss) };
         var node = new JsonObject
         {
             ["phases"] = phases,
+            ["memory_after"] = memory,
             ["first_layer_after_start"] = m.FirstLayerAfterStart,
             ["bytes_in"] = m.BytesIn,
             ["bytes_out"] = m.BytesOut,

@@ -12,7 +12,7 @@ public sealed record BuildResult(
     Descriptor ManifestDescriptor,
     ImageManifest Manifest,
     ImageConfig Config,
-    ComponentMap Components,
+    IReadOnlyList<Component> Components,
     ChunkPlan Plan,
     ChunkAlgorithm Algorithm,
     string? PackageDatabase,
@@ -23,6 +23,8 @@ public sealed class BuildMetrics
     /// <summary>Time spent reading the source tree's metadata (or flattening a source image) before the build, when measured.</summary>
     public double? ScanSeconds { get; set; }
     public Dictionary<string, double> PhaseSeconds { get; } = new();
+    /// <summary>Memory at the end of each phase (where a big tree's memory goes: the managed heap, what the GC holds, the process).</summary>
+    public Dictionary<string, MemorySample> PhaseMemory { get; } = new();
     /// <summary>
     /// Seconds from the process's start to the start of the first layer: runtime start-up, the
     /// command line, the scan, components and plan. The fixed cost every build pays before any
@@ -40,6 +42,33 @@ public sealed class BuildMetrics
     public int LayersCompressed { get; set; }
     /// <summary>With a previous image: whether its plan was kept (false: it no longer fit, planned afresh); null without one.</summary>
     public bool? KeptPrevious { get; set; }
+}
+
+/// <summary>One look at the process's memory, in bytes.</summary>
+/// <param name="Heap">Managed heap after the last GC (live objects plus fragmentation).</param>
+/// <param name="Committed">Memory the GC has committed (what the heap costs the process).</param>
+/// <param name="Rss">Resident set now; <paramref name="PeakRss"/> its high-water mark so far (VmHWM).</param>
+public sealed record MemorySample(long Heap, long Committed, long? Rss, long? PeakRss)
+{
+    public static MemorySample Now()
+    {
+        var info = GC.GetGCMemoryInfo();
+        long? rss = null, peak = null;
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = Kb(line);
+                else if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) peak = Kb(line);
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return new MemorySample(info.HeapSizeBytes, info.TotalCommittedBytes, rss, peak);
+    }
+
+    private static long? Kb(string line) =>
+        long.TryParse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), out var kb) ? kb * 1024 : null;
 }
 
 /// <summary>
@@ -68,27 +97,21 @@ public static class ChunkedImageBuilder
         progress ??= NullProgress.Instance;
         var metrics = new BuildMetrics();
         var clock = Stopwatch.StartNew();
-        void EndPhase(string name) { metrics.PhaseSeconds[name] = Math.Round(clock.Elapsed.TotalSeconds, 3); clock.Restart(); }
+        void EndPhase(string name)
+        {
+            metrics.PhaseSeconds[name] = Math.Round(clock.Elapsed.TotalSeconds, 3);
+            metrics.PhaseMemory[name] = MemorySample.Now();
+            clock.Restart();
+        }
 
+        // The tree is read by now: this is what its metadata costs.
+        metrics.PhaseMemory["scan"] = MemorySample.Now();
         if (options.MaxLayers < 1) throw new TreechunkException("--max-layers must be at least 1");
         var level = options.CompressionLevel ?? LayerCompression.DefaultLevel(options.Compression);
         LayerCompression.ValidateLevel(options.Compression, level);
         if (options.ParallelLayers < 1) throw new TreechunkException("--parallel-layers must be at least 1");
 
-        progress.Phase("Reading package databases");
-        var packages = PackageDatabases.Detect(tree, progress.Warning);
-        // Package grouping needs something to group by: a package database or user.component xattrs.
-        var algorithm = options.Algorithm ?? (packages != null || tree.Entries.Any(e => e.GetXattr(ComponentAssigner.ComponentXattr) != null)
-            ? ChunkAlgorithm.Package : ChunkAlgorithm.ContentBased);
-        var components = ComponentAssigner.Assign(tree, algorithm, options.ChunkSize, algorithm == ChunkAlgorithm.Package ? packages : null);
-        EndPhase("components");
-
-        progress.Phase("Planning layers");
-        var plan = ChunkPlanner.Plan(components.Components, options.MaxLayers, options.PreviousPlan);
-        if (options.PreviousPlan != null && !plan.KeptPrevious)
-            progress.Warning("the previous image's layers do not fit this build's layer budget; planned afresh");
-        var layerEntries = LayerContents(tree, components, plan, options.KeepSelinux);
-        EndPhase("plan");
+        var (componentList, plan, layerEntries, algorithm, packageKind) = PlanLayers(tree, options, progress, EndPhase);
 
         progress.Phase("Writing layers");
         metrics.FirstLayerAfterStart = SecondsSinceProcessStart();
@@ -99,7 +122,7 @@ public static class ChunkedImageBuilder
             Cache = options.LayerCacheDir != null ? new LayerCache(options.LayerCacheDir) : null,
         };
         var written = LayerScheduler.WriteAll(tree, layerEntries, destination, settings, options.ParallelLayers, progress);
-        var componentByName = components.Components.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        var componentByName = componentList.ToDictionary(c => c.Name, StringComparer.Ordinal);
         var layers = written.Select((w, i) => new ImageAssembler.AssembledLayer(w,
             LayerAnnotations.ForComponents(plan.Layers[i].Components, componentByName),
             string.Join(",", plan.Layers[i].Components))).ToList();
@@ -126,11 +149,37 @@ public static class ChunkedImageBuilder
         metrics.UncompressedBytes = layers.Sum(l => l.Written.UncompressedSize);
         metrics.Files = tree.Entries.Count;
         metrics.Layers = layers.Count;
-        metrics.Components = components.Components.Count;
+        metrics.Components = componentList.Count;
         metrics.LayersReused = written.Count(w => w.FromCache);
         metrics.LayersCompressed = layers.Count - metrics.LayersReused;
         metrics.KeptPrevious = options.PreviousPlan != null ? plan.KeptPrevious : null;
-        return new BuildResult(options.Tag ?? "latest", manifestDescriptor, manifest, config, components, plan, algorithm, packages?.Kind, metrics);
+        return new BuildResult(options.Tag ?? "latest", manifestDescriptor, manifest, config, componentList, plan, algorithm, packageKind, metrics);
+    }
+
+    /// <summary>
+    /// Package database, components, plan, and each layer's entries. A method of its own so that
+    /// the path-keyed maps it builds (the database's owners, the components' paths) are garbage
+    /// before the layers are written: on a big tree they are tens of bytes per entry.
+    /// </summary>
+    private static (IReadOnlyList<Component> Components, ChunkPlan Plan, List<TreeEntry>[] LayerEntries, ChunkAlgorithm Algorithm, string? PackageKind)
+        PlanLayers(ITree tree, BuildOptions options, IBuildProgress progress, Action<string> endPhase)
+    {
+        progress.Phase("Reading package databases");
+        var packages = PackageDatabases.Detect(tree, progress.Warning);
+        // Package grouping needs something to group by: a package database or user.component xattrs.
+        var algorithm = options.Algorithm ?? (packages != null || tree.Entries.Any(e => e.GetXattr(ComponentAssigner.ComponentXattr) != null)
+            ? ChunkAlgorithm.Package : ChunkAlgorithm.ContentBased);
+        var components = ComponentAssigner.Assign(tree, algorithm, options.ChunkSize, algorithm == ChunkAlgorithm.Package ? packages : null);
+        endPhase("components");
+
+        progress.Phase("Planning layers");
+        var plan = ChunkPlanner.Plan(components.Components, options.MaxLayers, options.PreviousPlan);
+        if (options.PreviousPlan != null && !plan.KeptPrevious)
+            progress.Warning("the previous image's layers do not fit this build's layer budget; planned afresh");
+        var layerEntries = LayerContents(tree, components, plan, options.KeepSelinux);
+        endPhase("plan");
+
+        return (components.Components, plan, layerEntries, algorithm, packages?.Kind);
     }
 
     /// <summary>

@@ -192,6 +192,17 @@ public class BuildChunkedOciTests(SyntheticImageFixture fx) : IClassFixture<Synt
         // The fixed cost before compressing includes every phase before the first layer.
         var before = new[] { "scan", "components", "plan" }.Sum(k => (double?)metrics["phases"]![k] ?? 0);
         Assert.True((double)metrics["first_layer_after_start"]! >= before, metrics.ToJsonString());
+        // Memory per phase: the process's resident set is never below the GC's live heap, and the
+        // high-water mark never falls.
+        var memory = metrics["memory_after"]!.AsObject();
+        Assert.Equal(["scan", "components", "plan", "write", "finalize"], memory.Select(kv => kv.Key));
+        double peak = 0;
+        foreach (var (phase, m) in memory)
+        {
+            Assert.True((double)m!["rss_mb"]! >= (double)m["heap_mb"]! && (double)m["rss_mb"]! > 1, $"{phase}: {m.ToJsonString()}");
+            Assert.True((double)m["peak_rss_mb"]! >= peak, $"{phase}: {m.ToJsonString()}");
+            peak = (double)m["peak_rss_mb"]!;
+        }
         var skopeo = Peers.SkopeoAgrees($"oci-archive:{tmp["img.tar"]}:t1");
         Assert.Equal("1.0.0", (string?)skopeo["Labels"]!["org.example.version"]);
         Assert.Equal("arm64", (string?)skopeo["Architecture"]);
