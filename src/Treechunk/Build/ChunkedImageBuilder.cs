@@ -191,24 +191,34 @@ public static class ChunkedImageBuilder
         var layerOf = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < plan.Layers.Count; i++)
             foreach (var c in plan.Layers[i].Components) layerOf[c] = i;
-        var paths = new HashSet<string>[plan.Layers.Count];
         var result = new List<TreeEntry>[plan.Layers.Count];
-        for (int i = 0; i < result.Length; i++) { result[i] = []; paths[i] = new HashSet<string>(StringComparer.Ordinal); }
+        for (int i = 0; i < result.Length; i++) result[i] = [];
+        foreach (var e in tree.Entries) result[layerOf[components.ComponentOfPath[e.Path]]].Add(e);
 
-        foreach (var e in tree.Entries)
+        // Then each layer on its own gets its entries' ancestors, so the set of directories
+        // already added is one layer's directories at a time (a set of every path of every
+        // layer, alive together, was tens of bytes per entry on a big tree).
+        for (int layer = 0; layer < result.Length; layer++)
         {
-            int layer = layerOf[components.ComponentOfPath[e.Path]];
-            foreach (var ancestor in TreePaths.Ancestors(e.Path))
+            var own = result[layer];
+            var withParents = new List<TreeEntry>(own.Count + 16);
+            var dirs = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var e in own)
             {
-                if (!paths[layer].Add(ancestor)) continue;
-                var dir = tree.Find(ancestor);
-                if (dir is not { Type: EntryType.Directory })
-                    throw new TreechunkException($"{Posix.FileNames.Display(e.Path)}: parent {Posix.FileNames.Display(ancestor)} is not a directory in the tree");
-                result[layer].Add(Filter(dir, keepSelinux));
+                foreach (var ancestor in TreePaths.Ancestors(e.Path))
+                {
+                    if (!dirs.Add(ancestor)) continue;
+                    var dir = tree.Find(ancestor);
+                    if (dir is not { Type: EntryType.Directory })
+                        throw new TreechunkException($"{Posix.FileNames.Display(e.Path)}: parent {Posix.FileNames.Display(ancestor)} is not a directory in the tree");
+                    withParents.Add(Filter(dir, keepSelinux));
+                }
+                // A directory may already be there as an earlier entry's ancestor; other paths are unique.
+                if (e.Type != EntryType.Directory || dirs.Add(e.Path)) withParents.Add(Filter(e, keepSelinux));
             }
-            if (paths[layer].Add(e.Path)) result[layer].Add(Filter(e, keepSelinux));
+            withParents.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+            result[layer] = withParents;
         }
-        foreach (var list in result) list.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
         return result;
     }
 
