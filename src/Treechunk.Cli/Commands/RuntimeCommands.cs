@@ -164,19 +164,7 @@ public static class RuntimeCommands
         }
 
         /// <summary>The image the command names: its reference text, and whether the seed flags named it (their --tag is then the tag to pull, not a new name).</summary>
-        public (string Text, bool FromFlags) Source(ParseResult p)
-        {
-            var flags = _seed.From(p);
-            var text = (p.GetValue(_image), flags) switch
-            {
-                ({ } t, null) => t,
-                (null, { } f) => f.ToString(),
-                (null, null) => throw new TreechunkException("name the image: an image reference or --registry/--repository/--tag"),
-                _ => throw new TreechunkException("give an image reference or --registry/--repository/--tag, not both"),
-            };
-            ImageReference.Parse(text); // a malformed reference is bad input, found before any engine is asked
-            return (text, flags != null);
-        }
+        public (string Text, bool FromFlags) Source(ParseResult p) => _seed.ImageOrFlags(p, _image);
 
         public int Import(ParseResult p, (string Text, bool FromFlags) source, string engine, Func<Action<Stream>, EngineLoadResult> load)
         {

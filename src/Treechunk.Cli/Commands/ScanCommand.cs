@@ -89,7 +89,7 @@ public static class ScanCommand
                 if (!Directory.Exists(parent)) throw new TreechunkException($"--output-file: directory {parent} does not exist");
                 if (Directory.Exists(output)) throw new TreechunkException($"--output-file {output} is a directory");
             }
-            var text = Reference(p, image, seed);
+            var text = seed.ImageOrFlags(p, image).Text;
             Uri? clair = null;
             if (which == "clair")
             {
@@ -114,20 +114,6 @@ public static class ScanCommand
             return ExitCodes.Ok;
         }));
         return cmd;
-    }
-
-    private static string Reference(ParseResult p, Argument<string?> image, TransferCommands.SeedReference seed)
-    {
-        var flags = seed.From(p);
-        var text = (p.GetValue(image), flags) switch
-        {
-            ({ } t, null) => t,
-            (null, { } f) => f.ToString(),
-            (null, null) => throw new TreechunkException("name the image: an image reference or --registry/--repository/--tag"),
-            _ => throw new TreechunkException("give an image reference or --registry/--repository/--tag, not both"),
-        };
-        ImageReference.Parse(text);
-        return text;
     }
 
     private static string ToolVersion =>

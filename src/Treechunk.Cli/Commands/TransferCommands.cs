@@ -53,6 +53,24 @@ public static class TransferCommands
             if (digest) c.Options.Add(Digest);
         }
 
+        /// <summary>
+        /// The image a command names either by an IMAGE argument or by these flags (exactly one of
+        /// the two), checked to parse, and whether the flags named it.
+        /// </summary>
+        public (string Text, bool FromFlags) ImageOrFlags(ParseResult p, Argument<string?> image)
+        {
+            var flags = From(p);
+            var text = (p.GetValue(image), flags) switch
+            {
+                ({ } t, null) => t,
+                (null, { } f) => f.ToString(),
+                (null, null) => throw new TreechunkException("name the image: an image reference or --registry/--repository/--tag"),
+                _ => throw new TreechunkException("give an image reference or --registry/--repository/--tag, not both"),
+            };
+            ImageReference.Parse(text); // a malformed reference is bad input, found before anything is asked of the network
+            return (text, flags != null);
+        }
+
         /// <summary>The docker:// reference the flags name, or null when none is given.</summary>
         public DockerReference? From(ParseResult p)
         {
