@@ -22,6 +22,17 @@ public static class ProcessRunner
 
     /// <param name="env">Variables to set; a null value removes the variable.</param>
     /// <param name="installHint">Appended when the program cannot be started, e.g. "install it with: apt-get install dnf".</param>
+    /// <summary>The first file named <paramref name="tool"/> in a PATH directory, or null.</summary>
+    public static string? FindOnPath(string tool)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var full = Path.Join(dir, tool);
+            if (File.Exists(full)) return full;
+        }
+        return null;
+    }
+
     public static Result Run(string tool, IEnumerable<string> args, IReadOnlyDictionary<string, string?>? env = null,
         Action<string>? output = null, string? installHint = null) => Run(tool, args, env, output, installHint, stdin: null);
 

@@ -230,15 +230,20 @@ internal sealed record RpmPackage(long Hnum, string Name, string Component, IRea
     }
 
     /// <summary>"openssl-3.0.7-2.fc38.src.rpm" -> "openssl": drop the suffix, then the version and release fields.</summary>
-    internal static string ComponentOf(string sourceRpm, string fallback)
+    internal static string ComponentOf(string sourceRpm, string fallback) => SplitSourceRpm(sourceRpm)?.Name ?? fallback;
+
+    /// <summary>
+    /// "openssl-3.0.7-2.fc38.src.rpm" -> ("openssl", "3.0.7-2.fc38"); null when it is not
+    /// name-version-release, which says nothing reliable (the binary's own name is safer then).
+    /// </summary>
+    internal static (string Name, string Version)? SplitSourceRpm(string sourceRpm)
     {
         var s = sourceRpm;
         foreach (var suffix in new[] { ".src.rpm", ".nosrc.rpm" })
             if (s.EndsWith(suffix, StringComparison.Ordinal)) { s = s[..^suffix.Length]; break; }
         var release = s.LastIndexOf('-');
         var version = release > 0 ? s.LastIndexOf('-', release - 1) : -1;
-        // A name that is not name-version-release says nothing reliable; the binary name is safer.
-        return version > 0 ? s[..version] : fallback;
+        return version > 0 ? (s[..version], s[(version + 1)..]) : null;
     }
 }
 

@@ -25,15 +25,9 @@ public sealed record PodmanOptions(string? Root = null, string? RunRoot = null, 
 public static class Podman
 {
     /// <summary>The podman on PATH, or a one-line error saying how to get one.</summary>
-    public static string Locate()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var full = Path.Join(dir, "podman");
-            if (File.Exists(full)) return full;
-        }
-        throw new TreechunkException("podman is not installed (no podman on PATH; install it with: apt-get install podman)", ExitCodes.EnvironmentError);
-    }
+    public static string Locate() =>
+        ProcessRunner.FindOnPath("podman")
+        ?? throw new TreechunkException("podman is not installed (no podman on PATH; install it with: apt-get install podman)", ExitCodes.EnvironmentError);
 
     /// <summary>Runs <c>podman [global flags] load</c> and writes the archive to its stdin with <paramref name="write"/>.</summary>
     public static EngineLoadResult Load(string podman, PodmanOptions options, Action<Stream> write, Action<string>? log = null)

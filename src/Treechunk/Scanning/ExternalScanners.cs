@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Treechunk.IO;
 
 namespace Treechunk.Scanning;
 
@@ -11,15 +12,9 @@ public static class ExternalScanners
 {
     public static readonly string[] Names = ["trivy", "grype"];
 
-    public static string Locate(string tool)
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var full = Path.Join(dir, tool);
-            if (File.Exists(full)) return full;
-        }
-        throw new TreechunkException($"{tool} is not installed (no {tool} on PATH): install it, or use --scanner builtin", ExitCodes.EnvironmentError);
-    }
+    public static string Locate(string tool) =>
+        ProcessRunner.FindOnPath(tool)
+        ?? throw new TreechunkException($"{tool} is not installed (no {tool} on PATH): install it, or use --scanner builtin", ExitCodes.EnvironmentError);
 
     /// <summary>The tool's arguments and environment for our options.</summary>
     public static (List<string> Args, Dictionary<string, string> Env) Arguments(string tool, string archive, string format, string? outputFile, Severity? failOn, string? db)

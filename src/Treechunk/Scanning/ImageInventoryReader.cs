@@ -181,15 +181,7 @@ public static class ImageInventoryReader
         return new InstalledPackage(PackageType.Rpm, p.Name, version, p.Arch, sourceName, sourceVersion);
     }
 
-    /// <summary>"openssl-3.0.7-2.fc38.src.rpm" -> ("openssl", "3.0.7-2.fc38"); the binary's own name and version when it is not of that shape.</summary>
-    internal static (string Name, string Version) SourceOf(string? sourceRpm, string name, string version)
-    {
-        if (string.IsNullOrEmpty(sourceRpm)) return (name, version);
-        var s = sourceRpm;
-        foreach (var suffix in new[] { ".src.rpm", ".nosrc.rpm" })
-            if (s.EndsWith(suffix, StringComparison.Ordinal)) { s = s[..^suffix.Length]; break; }
-        var release = s.LastIndexOf('-');
-        var ver = release > 0 ? s.LastIndexOf('-', release - 1) : -1;
-        return ver > 0 ? (s[..ver], s[(ver + 1)..]) : (name, version);
-    }
+    /// <summary>The source rpm's name and version-release; the binary's own when the source rpm is not of that shape.</summary>
+    internal static (string Name, string Version) SourceOf(string? sourceRpm, string name, string version) =>
+        string.IsNullOrEmpty(sourceRpm) ? (name, version) : RpmPackage.SplitSourceRpm(sourceRpm) ?? (name, version);
 }
