@@ -379,7 +379,10 @@ public static class ComposeCommands
         static double? Mb(long? bytes) => bytes is { } b ? Math.Round(b / 1048576.0, 1) : null;
         var memory = new JsonObject();
         foreach (var (k, v) in m.PhaseMemory)
+        {
             memory[k] = new JsonObject { ["heap_mb"] = Mb(v.Heap), ["gc_committed_mb"] = Mb(v.Committed), ["rss_mb"] = Mb(v.Rss), ["peak_rss_mb"] = Mb(v.PeakRss) };
+            if (v.Live is { } live) memory[k]!["live_mb"] = Mb(live);
+        }
         var node = new JsonObject
         {
             ["phases"] = phases,

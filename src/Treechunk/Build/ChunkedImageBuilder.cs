@@ -48,10 +48,16 @@ public sealed class BuildMetrics
 /// <param name="Heap">Managed heap after the last GC (live objects plus fragmentation).</param>
 /// <param name="Committed">Memory the GC has committed (what the heap costs the process).</param>
 /// <param name="Rss">Resident set now; <paramref name="PeakRss"/> its high-water mark so far (VmHWM).</param>
-public sealed record MemorySample(long Heap, long Committed, long? Rss, long? PeakRss)
+/// <param name="Live">Live objects after a full collection; only when TREECHUNK_MEASURE_LIVE=1,
+/// since the collection itself changes what the run's RSS would have been. Heap and committed
+/// depend on when the GC last ran, so they swing from run to run; this does not.</param>
+public sealed record MemorySample(long Heap, long Committed, long? Rss, long? PeakRss, long? Live = null)
 {
+    private static readonly bool MeasureLive = Environment.GetEnvironmentVariable("TREECHUNK_MEASURE_LIVE") == "1";
+
     public static MemorySample Now()
     {
+        long? live = MeasureLive ? GC.GetTotalMemory(forceFullCollection: true) : null;
         var info = GC.GetGCMemoryInfo();
         long? rss = null, peak = null;
         try
@@ -64,7 +70,7 @@ public sealed record MemorySample(long Heap, long Committed, long? Rss, long? Pe
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
-        return new MemorySample(info.HeapSizeBytes, info.TotalCommittedBytes, rss, peak);
+        return new MemorySample(info.HeapSizeBytes, info.TotalCommittedBytes, rss, peak, live);
     }
 
     private static long? Kb(string line) =>

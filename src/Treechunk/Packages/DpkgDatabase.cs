@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Compression;
 using System.Text;
 using Treechunk.Trees;
@@ -52,13 +53,15 @@ public sealed class DpkgDatabase : IPackageDatabase
 
         // Reading the file lists is independent per package; only the ownership claims below
         // must follow the sorted order.
-        var lists = new List<string>[packages.Count];
+        var lists = new OwnershipBuilder.RecordedPaths[packages.Count];
         Parallel.For(0, packages.Count, i => lists[i] = ReadList(tree, packages[i]));
 
-        // Change history means inflating every package's changelog, and only planning for
-        // updates reads it: so it is read, for all packages at once, on first use (which must
-        // come while the tree is still open).
-        var history = new Lazy<Dictionary<string, List<long>>>(() => ReadChangeHistory(tree, packages));
+        // Change history means inflating every package's changelog, which only planning reads.
+        // It starts now, in the background, because the ownership and component work that comes
+        // first is single-threaded: on two cores the second one would otherwise idle. Planning
+        // waits for it (while the tree is still open).
+        var reading = Task.Run(() => ReadChangeHistory(tree, packages));
+        var history = new Lazy<Dictionary<string, List<long>>>(() => reading.GetAwaiter().GetResult());
 
         var owners = new OwnershipBuilder(tree);
         var members = new Dictionary<string, SortedSet<string>>(StringComparer.Ordinal);
@@ -176,7 +179,7 @@ public sealed class DpkgDatabase : IPackageDatabase
     /// Multi-Arch: same packages and "pkg.list" otherwise; both are tried because databases
     /// converted across dpkg versions are not always consistent.
     /// </summary>
-    private static List<string> ReadList(ITree tree, Package pkg)
+    private static OwnershipBuilder.RecordedPaths ReadList(ITree tree, Package pkg)
     {
         var plain = $"{InfoDir}/{pkg.Name}.list";
         var qualified = $"{InfoDir}/{pkg.Name}:{pkg.Architecture}.list";
@@ -187,7 +190,7 @@ public sealed class DpkgDatabase : IPackageDatabase
             if (stream == null) continue;
             // Lines are file names, which are bytes (Latin-1 names exist): decoded losslessly so
             // they match the tree's paths.
-            var paths = new List<string>();
+            var paths = new OwnershipBuilder.RecordedPaths(tree);
             using var all = new MemoryStream();
             stream.CopyTo(all);
             foreach (var line in all.GetBuffer().AsSpan(0, (int)all.Length).Split((byte)'\n'))
@@ -199,7 +202,7 @@ public sealed class DpkgDatabase : IPackageDatabase
             return paths;
         }
         // A package can be installed with no list (stripped images): it simply owns nothing.
-        return [];
+        return new OwnershipBuilder.RecordedPaths(tree);
     }
 
     /// <summary>
@@ -223,22 +226,65 @@ public sealed class DpkgDatabase : IPackageDatabase
     }
 
     /// <summary>Times of the trailer lines of a gzip-compressed Debian changelog; a damaged file yields what was read.</summary>
+    /// <remarks>
+    /// Lines are split as bytes and only trailer lines (" -- ") are decoded: a big tree has
+    /// thousands of changelogs, and a string per line of each was most of the planning phase's
+    /// garbage. Line breaks are \n, \r or \r\n, as for <see cref="StreamReader.ReadLine"/>.
+    /// </remarks>
     internal static List<long> ParseChangelogTimes(Stream gzipped)
     {
         var times = new List<long>();
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
             using var gz = new GZipStream(gzipped, CompressionMode.Decompress, leaveOpen: true);
-            using var reader = new StreamReader(gz, new UTF8Encoding(false), detectEncodingFromByteOrderMarks: false);
-            for (string? line; (line = reader.ReadLine()) != null;)
-                if (line.StartsWith(" -- ", StringComparison.Ordinal) && ParseTrailerTime(line) is { } t)
-                    times.Add(t);
+            int filled = 0;
+            // True while reading the rest of a line longer than the buffer: no trailer is that long.
+            bool skipping = false;
+            while (true)
+            {
+                int n = gz.Read(buffer, filled, buffer.Length - filled);
+                bool end = n == 0;
+                filled += n;
+                int start = 0;
+                var data = buffer.AsSpan(0, filled);
+                while (true)
+                {
+                    int brk = data[start..].IndexOfAny((byte)'\n', (byte)'\r');
+                    if (brk < 0) break;
+                    if (!skipping) AddTrailerTime(data.Slice(start, brk), times);
+                    skipping = false;
+                    start += brk + 1;
+                }
+                if (end)
+                {
+                    if (!skipping) AddTrailerTime(data[start..], times);
+                    break;
+                }
+                if (start == 0 && filled == buffer.Length)
+                {
+                    skipping = true;
+                    filled = 0;
+                    continue;
+                }
+                data[start..].CopyTo(buffer);
+                filled -= start;
+            }
         }
         catch (InvalidDataException)
         {
             // Change history only tunes layer packing; a corrupt changelog must not stop a build.
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
         return times;
+    }
+
+    private static void AddTrailerTime(ReadOnlySpan<byte> line, List<long> times)
+    {
+        if (line.StartsWith(" -- "u8) && ParseTrailerTime(Encoding.UTF8.GetString(line)) is { } t) times.Add(t);
     }
 
     private static readonly string[] Months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];

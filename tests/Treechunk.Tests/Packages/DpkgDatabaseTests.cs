@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using FsCheck.Fluent;
 using System.Runtime.InteropServices;
 using System.Text;
 using Treechunk.Packages;
@@ -186,6 +187,43 @@ public class DpkgDatabaseTests
     [InlineData(" -- A <a@b>  Thu, 01 Foo 2023 10:00:00 +0000")]
     [InlineData(" -- A <a@b>  Thu, 01 Jun 2023 10:00:00 UTC")]
     public void BadTrailerDatesAreIgnored(string line) => Assert.Null(DpkgDatabase.ParseTrailerTime(line));
+
+    /// <summary>
+    /// The byte-level changelog reader finds exactly the trailer times a line reader finds,
+    /// whatever the line breaks (\n, \r, \r\n, split across reads) and line lengths (longer
+    /// than its buffer included).
+    /// </summary>
+    [FsCheck.Xunit.Property(MaxTest = 60)]
+    public FsCheck.Property ChangelogTimesMatchALineReader(int seed)
+    {
+        var random = new Random(seed);
+        var text = new StringBuilder();
+        string[] breaks = ["\n", "\r", "\r\n"];
+        for (int i = random.Next(0, 40); i > 0; i--)
+        {
+            text.Append(random.Next(4) switch
+            {
+                0 => $" -- A <a@b>  Thu, {random.Next(1, 29):00} Jun {random.Next(1995, 2030)} 10:00:00 +0000",
+                1 => new string('x', random.Next(0, 3) == 0 ? random.Next(60_000, 140_000) : random.Next(0, 80)),
+                2 => "pkg (1.0-1) unstable; urgency=medium",
+                _ => "  * -- not a trailer -- ü",
+            });
+            text.Append(breaks[random.Next(breaks.Length)]);
+        }
+        if (random.Next(2) == 0) text.Append(" -- B <b@c>  Fri, 02 Jun 2023 10:00:00 +0000"); // no final break
+        var gz = new MemoryStream();
+        using (var z = new GZipStream(gz, CompressionLevel.Fastest, leaveOpen: true))
+            z.Write(Encoding.UTF8.GetBytes(text.ToString()));
+
+        var expected = new List<long>();
+        using (var reader = new StringReader(text.ToString()))
+            for (string? line; (line = reader.ReadLine()) != null;)
+                if (line.StartsWith(" -- ", StringComparison.Ordinal) && DpkgDatabase.ParseTrailerTime(line) is { } t) expected.Add(t);
+        gz.Position = 0;
+        var actual = DpkgDatabase.ParseChangelogTimes(gz);
+        return expected.SequenceEqual(actual).ToProperty()
+            .Label($"expected {string.Join(",", expected)}, got {string.Join(",", actual)}");
+    }
 
     [Fact]
     public void TreeWithoutDatabaseHasNone()
