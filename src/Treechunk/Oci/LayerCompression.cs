@@ -118,5 +118,25 @@ public sealed record LayerCompressionParams(string Algorithm, int Level, int Wor
     /// <summary>A write stream compressing into <paramref name="inner"/> (left open) exactly as the layer was; only for reproducible settings.</summary>
     public Stream Compress(Stream inner) =>
         WhyNotReproducible() is { } why ? throw new InvalidOperationException(why)
-        : Algorithm == "none" ? new NonClosingWriteStream(inner) : Zstd.Compress(inner, Level, Workers);
+        : Algorithm == "none" ? new NonClosingWriteStream(inner) : new FlushedAtEnd(Zstd.Compress(inner, Level, Workers));
+
+    /// <summary>
+    /// The layer writer flushes its compressor once after the tar's last byte (its buffered
+    /// stream's Flush reaches it) and then ends the frame; a flush closes the current zstd block,
+    /// so the blob's bytes depend on it and a rebuild must do the same to get the same digest.
+    /// </summary>
+    private sealed class FlushedAtEnd(Stream compressor) : WriteOnlyStream
+    {
+        public override void Write(ReadOnlySpan<byte> buffer) => compressor.Write(buffer);
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                compressor.Flush();
+                compressor.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+    }
 }
