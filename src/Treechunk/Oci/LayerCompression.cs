@@ -70,7 +70,9 @@ public sealed record LayerCompressionParams(string Algorithm, int Level, int Wor
     /// <summary>The settings a build with this compression writes its layers with.</summary>
     public static LayerCompressionParams For(Compression c, int level, int zstdWorkers) => c switch
     {
-        Compression.Zstd => new("zstd", level, zstdWorkers, Zstd.EncoderId),
+        // Any worker count of 1 or more frames alike (Zstd.Compress), so the annotation says 0 or
+        // 1: builds that differ only in --parallel-chunks N >= 1 keep the same manifest digest.
+        Compression.Zstd => new("zstd", level, Math.Min(zstdWorkers, 1), Zstd.EncoderId),
         // zstd:chunked frames every file alone and is single-threaded (see ZstdChunkedLayerFormat).
         Compression.ZstdChunked => new("zstd:chunked", level, 0, Zstd.EncoderId),
         // .NET's zlib-ng ships with the runtime: its bytes are stable for one runtime, not pinned.
