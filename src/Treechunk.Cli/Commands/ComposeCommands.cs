@@ -44,11 +44,13 @@ public static class ComposeCommands
         public readonly Option<bool> KeepSelinux = new("--keep-selinux") { Description = "Keep security.selinux xattrs (dropped by default)" };
         public readonly Option<bool> Force = new("--force") { Description = "Replace an output path that is not an OCI layout/archive" };
         public readonly Option<string?> Previous = new("--previous") { Description = "The image this build updates (any reference; only its manifest is read): its layers' components stay where they were, so unchanged layers come out the same (default: the image already at the destination's tag, if any; 'none' plans afresh)" };
+        public readonly Option<bool> Deltas = new("--deltas") { Description = "With --previous IMAGE: also make the deltas from it to the new image (as oci delta create does) and store them beside the new image" };
+        public readonly Option<int> DeltaLevel = new("--delta-level") { Description = "zstd level of the deltas (1-22, default 19)", DefaultValueFactory = _ => Treechunk.Oci.ZstdPatch.DefaultLevel };
         public readonly Option<bool> Json = GlobalOptions.Json();
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { MaxLayers, ChunkSize, ChunkAlgorithm, Compression, CompressionLevel, ParallelLayers, ParallelChunks, CacheDir, CacheLayers, Tag, OciLabels, Label, Annotation, Arch, Previous, MetricsFile, KeepSelinux, Force, Json })
+            foreach (var o in new Option[] { MaxLayers, ChunkSize, ChunkAlgorithm, Compression, CompressionLevel, ParallelLayers, ParallelChunks, CacheDir, CacheLayers, Tag, OciLabels, Label, Annotation, Arch, Previous, Deltas, DeltaLevel, MetricsFile, KeepSelinux, Force, Json })
                 c.Options.Add(o);
         }
 
@@ -73,6 +75,10 @@ public static class ComposeCommands
             if (p.GetValue(CacheLayers) && cacheDir == null) throw new TreechunkException("--cache-layers needs --cache-dir");
             var tag = (p.GetValue(Tag) ?? treefile?.Tag) is { } t ? Validated(t) : output.Tag;
             var architecture = p.GetValue(Arch) is { } arch ? Architectures.Find(arch).Oci : null;
+            // Deltas need an old image that outlives the build: the one --previous names.
+            if (p.GetValue(Deltas) && p.GetValue(Previous) is null or "none")
+                throw new TreechunkException("--deltas needs --previous IMAGE (the image clients update from)");
+            if (p.GetValue(DeltaLevel) is < 1 or > 22) throw new TreechunkException($"--delta-level must be between 1 and 22 (got {p.GetValue(DeltaLevel)})");
             return new BuildOptions
             {
                 MaxLayers = maxLayers,
@@ -135,6 +141,15 @@ public static class ComposeCommands
             {
                 throw new TreechunkException($"--previous {reference}: {e.Message}", e.ExitCode, e);
             }
+        }
+
+        /// <summary>With --deltas, the deltas from --previous to the image just built at <paramref name="output"/>, stored beside it; null without.</summary>
+        public JsonObject? MakeDeltas(ParseResult p, ImageReference output, BuildResult built)
+        {
+            if (!p.GetValue(Deltas)) return null;
+            var next = output with { Tag = null, Digest = built.ManifestDescriptor.Digest };
+            if (output is OciArchiveReference) next = output with { Tag = built.Tag, Digest = null };
+            return DeltaCommands.CreateAndStore(p.GetValue(Previous)!, next, output with { Tag = null, Digest = null }, p.GetValue(DeltaLevel));
         }
 
         private static Dictionary<string, string> Merge(IReadOnlyDictionary<string, string>? first, Dictionary<string, string> then)
@@ -206,8 +221,9 @@ public static class ComposeCommands
                 using var destination = Run.OpenDestination(dest, options.Force);
                 result = BuildProgress.Run(verbose, json, progress => ImageRechunk.Rechunk(source, destination, options, progress, Run.Warn));
             }
-            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result);
-            Report(dest, result, json);
+            var deltas = export.MakeDeltas(p, dest, result);
+            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result, deltas);
+            Report(dest, result, json, deltas);
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -251,8 +267,9 @@ public static class ComposeCommands
             using var destination = Run.OpenDestination(output, options.Force);
             var result = BuildProgress.Run(p.GetValue(GlobalOptions.Verbose), json,
                 progress => OstreeImageExport.Export(r, p.GetValue(rev)!, destination, options, progress));
-            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result);
-            Report(output, result, json);
+            var deltas = export.MakeDeltas(p, output, result);
+            if (p.GetValue(export.MetricsFile) is { } metricsFile) WriteMetrics(metricsFile, result, deltas);
+            Report(output, result, json, deltas);
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -282,7 +299,7 @@ public static class ComposeCommands
             bool verbose = p.GetValue(GlobalOptions.Verbose), asJson = p.GetValue(json);
             var options = ComposeOptionsFrom(p.GetValue(repo)!, p.GetValue(cacheDir), p.GetValue(arch), verbose);
             var result = BuildProgress.Run(verbose, asJson, progress => ComposeRunner.ComposeTree(tf, PackageBackends.For(tf), options, progress));
-            if (p.GetValue(metrics) is { } file) WriteComposeMetrics(file, result, null);
+            if (p.GetValue(metrics) is { } file) WriteComposeMetrics(file, result, null, null);
             if (asJson)
                 Run.PrintJson(new JsonObject { ["commit"] = result.Commit, ["ref"] = result.Ref, ["version"] = result.Version, ["packages"] = result.Packages });
             else
@@ -324,9 +341,10 @@ public static class ComposeCommands
             var options = ComposeOptionsFrom(p.GetValue(repo)!, p.GetValue(export.CacheDir), p.GetValue(export.Arch), verbose);
             var (compose, image) = BuildProgress.Run(verbose, asJson,
                 progress => ComposeRunner.BuildOstree(tf, PackageBackends.For(tf), options, destination, buildOptions, progress));
-            if (p.GetValue(export.MetricsFile) is { } file) WriteComposeMetrics(file, compose, image);
+            var deltas = export.MakeDeltas(p, output, image);
+            if (p.GetValue(export.MetricsFile) is { } file) WriteComposeMetrics(file, compose, image, deltas);
             if (!asJson) Console.WriteLine($"{compose.Ref} {compose.Commit}{(compose.Version != null ? " version " + compose.Version : "")} ({compose.Packages} packages)");
-            Report(output, image, asJson);
+            Report(output, image, asJson, deltas);
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -342,7 +360,7 @@ public static class ComposeCommands
         Warn = m => Run.Warn(m),
     };
 
-    private static void WriteComposeMetrics(string file, ComposeResult compose, BuildResult? image)
+    private static void WriteComposeMetrics(string file, ComposeResult compose, BuildResult? image, JsonObject? deltas)
     {
         var phases = new JsonObject();
         foreach (var (k, v) in compose.PhaseSeconds) phases[k] = v;
@@ -367,10 +385,22 @@ public static class ComposeCommands
             node["components"] = image.Metrics.Components;
             node["manifest_digest"] = image.ManifestDescriptor.Digest;
         }
+        if (deltas != null) node["deltas"] = DeltaSummary(deltas);
         Treechunk.IO.AtomicFile.WriteText(file, Run.JsonText(node) + "\n");
     }
 
-    public static void WriteMetrics(string file, BuildResult r)
+    /// <summary>What the metrics file says of the deltas: their artifact and sizes (the --json output has every delta).</summary>
+    private static JsonObject DeltaSummary(JsonObject deltas) => new()
+    {
+        ["artifact"] = (string?)deltas["artifact"],
+        ["deltas"] = deltas["deltas"]!.AsArray().Count,
+        ["new_layer_bytes"] = (long)deltas["new_layer_bytes"]!,
+        ["delta_bytes"] = (long)deltas["delta_bytes"]!,
+        ["download_bytes"] = (long)deltas["download_bytes"]!,
+        ["seconds"] = (double)deltas["seconds"]!,
+    };
+
+    public static void WriteMetrics(string file, BuildResult r, JsonObject? deltas = null)
     {
         var m = r.Metrics;
         var phases = new JsonObject();
@@ -401,10 +431,11 @@ public static class ComposeCommands
             ["package_database"] = r.PackageDatabase,
             ["manifest_digest"] = r.ManifestDescriptor.Digest,
         };
+        if (deltas != null) node["deltas"] = DeltaSummary(deltas);
         Treechunk.IO.AtomicFile.WriteText(file, Run.JsonText(node) + "\n");
     }
 
-    private static void Report(ImageReference dest, BuildResult r, bool json)
+    private static void Report(ImageReference dest, BuildResult r, bool json, JsonObject? deltas = null)
     {
         var tag = r.Tag;
         if (json)
@@ -428,11 +459,14 @@ public static class ComposeCommands
                     ["diff_id"] = r.Config.RootFs.DiffIds[i],
                     ["components"] = new JsonArray(LayerAnnotations.Components(l).Select(c => (JsonNode)JsonValue.Create(c)!).ToArray()),
                 }).ToArray()),
+                ["deltas"] = deltas,
             });
             return;
         }
         Console.WriteLine($"{dest.Transport}:{dest.Location}:{tag} {r.ManifestDescriptor.Digest}");
         Console.WriteLine($"  {r.Metrics.Layers} layers, {Sizes.Format(r.Metrics.BytesOut)} compressed from {Sizes.Format(r.Metrics.BytesIn)} in {r.Metrics.Files} entries; " +
                           $"{r.Metrics.Components} components ({ChunkAlgorithms.Name(r.Algorithm)}{(r.PackageDatabase != null ? ", " + r.PackageDatabase : "")})");
+        if (deltas != null)
+            Console.WriteLine($"  deltas from {deltas["old"]}: {deltas["deltas"]!.AsArray().Count}, {Sizes.Format((long)deltas["delta_bytes"]!)} for {Sizes.Format((long)deltas["new_layer_bytes"]!)} of new layers, at {deltas["stored_at"]}");
     }
 }

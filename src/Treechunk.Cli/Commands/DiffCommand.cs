@@ -24,7 +24,9 @@ public static class DiffCommand
             layers that nothing replaces are "removed". Download = the compressed sizes of NEW's
             layers OLD lacks (each blob once); partial pull = what a client that fetches only the
             files it lacks would fetch (today the whole layer: zstd:chunked tables of contents
-            are not read yet). Components come from the layers' org.treechunk.components
+            are not read yet); with deltas = what a pull with NEW's delta artifact (oci delta
+            create; found beside NEW) fetches: a layer's delta when OLD has the layers it starts
+            from, else the partial pull's bytes. Components come from the layers' org.treechunk.components
             annotations: added, removed, or changed (in a downloaded layer, and its files/bytes
             annotation differs - evidence "stats" - or its layer holds changed files that no
             annotation pins on another component - evidence "files"). Files compare the two
@@ -35,10 +37,10 @@ public static class DiffCommand
 
             --json fields: old/new {reference, manifest_digest, layers, size, uncompressed_size};
             totals {reused, changed, added, removed: {layers, size, uncompressed_size},
-            download_bytes, partial_pull_bytes} (reused/changed/added count NEW's layers,
+            download_bytes, partial_pull_bytes, delta_pull_bytes (null: no deltas beside NEW), delta_artifact} (reused/changed/added count NEW's layers,
             removed OLD's); layers {old, new: [{index, digest, diff_id, media_type, status,
             match, size, uncompressed_size, toc, components, and for new: download_bytes,
-            partial_pull_bytes, partial_pull_method}]}; components {added, removed: [{name,
+            partial_pull_bytes, partial_pull_method, delta_pull_bytes, delta_pull_method}]}; components {added, removed: [{name,
             layer, files, size}], changed: [{name, old_layer, new_layer, old_files, old_size,
             new_files, new_size, evidence}]}; files (null with --no-files) {added, removed,
             modified, list: [{path, status, old_type, new_type, old_digest, new_digest,
@@ -62,10 +64,11 @@ public static class DiffCommand
         var json = GlobalOptions.Json();
         var html = new Option<string?>("--html") { Description = "Also write a self-contained HTML page of the diff to FILE", HelpName = "FILE" };
         var noFiles = new Option<bool>("--no-files") { Description = "Compare layers and components only: read no layer blob" };
+        var noDeltas = new Option<bool>("--no-deltas") { Description = "Do not look for NEW's delta artifact (oci delta create) to count the download with deltas" };
         cmd.Arguments.Add(oldArg);
         cmd.Arguments.Add(newArg);
         cmd.Options.Add(GlobalOptions.Platform());
-        foreach (var o in new Option[] { json, html, noFiles }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { json, html, noFiles, noDeltas }) cmd.Options.Add(o);
         cmd.SetAction(p => Run.Guarded(p, () =>
         {
             string oldRef = p.GetValue(oldArg)!, newRef = p.GetValue(newArg)!;
@@ -74,6 +77,7 @@ public static class DiffCommand
             var result = ImageDiff.Compare(oldImage, newImage, new ImageDiffOptions
             {
                 Files = !p.GetValue(noFiles),
+                Deltas = !p.GetValue(noDeltas),
                 PartialPull = new TocPartialPull(Run.Log),
                 Log = Run.Log,
                 Warn = Run.Warn,
@@ -102,8 +106,8 @@ public static class DiffCommand
         Console.WriteLine($"NEW: {newRef}  {r.New.Descriptor.Digest}  {r.NewLayers.Count} layers");
 
         var table = new Table().Border(TableBorder.Simple);
-        foreach (var h in new[] { "NEW #", "STATUS", "DIGEST", "SIZE", "UNCOMPRESSED", "DOWNLOAD", "PARTIAL", "OLD #", "COMPONENTS" }) table.AddColumn(h);
-        foreach (var c in new[] { 0, 3, 4, 5, 6, 7 }) table.Columns[c].RightAligned();
+        foreach (var h in new[] { "NEW #", "STATUS", "DIGEST", "SIZE", "UNCOMPRESSED", "DOWNLOAD", "PARTIAL", "DELTA", "OLD #", "COMPONENTS" }) table.AddColumn(h);
+        foreach (var c in new[] { 0, 3, 4, 5, 6, 7, 8 }) table.Columns[c].RightAligned();
         var changedIn = r.Components.Where(c => c.NewLayer != null && c.Status != ComponentStatus.Removed)
             .GroupBy(c => c.NewLayer!.Value).ToDictionary(g => g.Key, g => g.ToList());
         foreach (var l in r.NewLayers)
@@ -112,10 +116,11 @@ public static class DiffCommand
             if (changedIn.TryGetValue(l.Index, out var ch)) comps = Shorten(string.Join(",", ch.Select(c => (c.Status == ComponentStatus.Added ? "+" : "~") + c.Name)), 50);
             table.AddRow(Cell(l.Index.ToString()), Cell(ImageDiffReport.StatusName(l.Status)), Cell(Short(l.Digest)), Cell(Sizes.Format(l.Size)), Cell(U(l.UncompressedSize)),
                 Cell(l.Status == LayerStatus.Reused ? "-" : Sizes.Format(l.DownloadBytes)), Cell(l.Status == LayerStatus.Reused ? "-" : Sizes.Format(l.PartialPullBytes)),
+                Cell(l.Status == LayerStatus.Reused || l.DeltaPullBytes is not { } d ? "-" : Sizes.Format(d) + (l.DeltaPullMethod == "delta" ? "" : " (no delta)")),
                 Cell(l.Match?.ToString() ?? "-"), Cell(comps));
         }
         foreach (var l in r.OldLayers.Where(l => l.Status == LayerStatus.Removed))
-            table.AddRow(Cell("-"), Cell("removed"), Cell(Short(l.Digest)), Cell(Sizes.Format(l.Size)), Cell(U(l.UncompressedSize)), Cell("-"), Cell("-"),
+            table.AddRow(Cell("-"), Cell("removed"), Cell(Short(l.Digest)), Cell(Sizes.Format(l.Size)), Cell(U(l.UncompressedSize)), Cell("-"), Cell("-"), Cell("-"),
                 Cell(l.Index.ToString()), Cell(Shorten(string.Join(",", l.Components), 50)));
         console.Write(table);
 
@@ -132,6 +137,9 @@ public static class DiffCommand
         // Exact byte counts on plain lines: what a person compares, and what scripts may grep.
         Console.WriteLine($"Download (layer level): {r.DownloadBytes} bytes ({Sizes.Format(r.DownloadBytes)})");
         Console.WriteLine($"Download (partial pull): {r.PartialPullBytes} bytes ({Sizes.Format(r.PartialPullBytes)})");
+        Console.WriteLine(r.DeltaPullBytes is { } deltaBytes
+            ? $"Download (with deltas): {deltaBytes} bytes ({Sizes.Format(deltaBytes)}), deltas at {r.DeltaArtifact}"
+            : "Download (with deltas): no delta artifact beside NEW (oci delta create makes one)");
 
         foreach (var s in new[] { ComponentStatus.Changed, ComponentStatus.Added, ComponentStatus.Removed })
         {

@@ -33,6 +33,7 @@ public static class OciCommands
         oci.Subcommands.Add(Extract());
         oci.Subcommands.Add(ImportOstree());
         oci.Subcommands.Add(DiffCommand.Create(ImageHelp));
+        oci.Subcommands.Add(DeltaCommands.Create(ImageHelp));
         oci.Subcommands.Add(ScanCommand.Create(ImageHelp));
         SigningCommands.AddTo(oci);
         return oci;

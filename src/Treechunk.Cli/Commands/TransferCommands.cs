@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Treechunk.Chunking;
+using Treechunk.Delta;
 using Treechunk.Oci;
 using Treechunk.Registry;
 using Treechunk.Transports;
@@ -28,12 +29,13 @@ public static class TransferCommands
         public readonly Option<string?> UploadChunkSize = new("--upload-chunk-size") { Description = "Upload to registries in resumable PATCH chunks of this size (e.g. 16M; default: registries.conf, else one request per blob)" };
         public readonly Option<bool> Force = new("--force") { Description = "Replace a local destination path that is not an OCI layout/archive" };
         public readonly Option<bool> NoPartial = new("--no-partial") { Description = "Download zstd:chunked layers whole, even when the destination layout already has some of their files" };
+        public readonly Option<bool> NoDeltas = new("--no-deltas") { Description = "Do not rebuild layers from the image's delta artifact (oci delta create), even when the destination layout has the old layers it needs" };
         public readonly Option<string?> MetricsFile = new("--metrics-file") { Description = "Write the transfer's counts as JSON (blobs, bytes received, bytes fetched per partially pulled layer)" };
         public readonly Option<bool> Json = GlobalOptions.Json();
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Platform, Parallel, UploadChunkSize, NoPartial, MetricsFile, Force, Json }) c.Options.Add(o);
+            foreach (var o in new Option[] { Platform, Parallel, UploadChunkSize, NoPartial, NoDeltas, MetricsFile, Force, Json }) c.Options.Add(o);
         }
     }
 
@@ -349,20 +351,30 @@ public static class TransferCommands
         using var to = Run.OpenDestination(dst, p.GetValue(options.Force));
         // From a registry into a layout that holds images already: zstd:chunked layers are
         // rebuilt from the frames the layout has and ranges of what it lacks.
-        var partial = src is DockerReference && dst is OciLayoutReference layout && !p.GetValue(options.NoPartial) &&
-                      File.Exists(Path.Join(layout.Path, OciLayout.IndexFile))
-            ? ZstdChunkedPull.ForLayout(OciLayoutSource.Open(layout.Path), Run.Log)
+        var intoLayout = src is DockerReference && dst is OciLayoutReference layout && File.Exists(Path.Join(layout.Path, OciLayout.IndexFile));
+        var partial = intoLayout && !p.GetValue(options.NoPartial)
+            ? ZstdChunkedPull.ForLayout(OciLayoutSource.Open(((OciLayoutReference)dst).Path), Run.Log)
+            : null;
+        // And layers with a delta from blobs the layout has are rebuilt from the delta first
+        // (what the delta cannot make is fetched as above).
+        var deltas = intoLayout && !p.GetValue(options.NoDeltas)
+            ? DeltaPull.For(from, top, ((OciLayoutReference)dst).Path, Run.Log, Run.Warn)
             : null;
         // A layout's or archive's signatures of the image (tags sha256-HEX.sig, sha256-HEX) go
         // along, as their stored bytes, so the image arrives verifiable; a chunk directory holds
         // one image and nothing else.
         var attachments = dst is ChunkDirectoryReference ? [] : Treechunk.Signing.SignatureStore.LocalAttachments(from, top);
+        // Deltas kept beside the image in a layout or archive go along too (a registry's stay
+        // there: pulls use them in place).
+        if (dst is not ChunkDirectoryReference && from is not RegistrySource && MediaTypes.IsManifest(top.MediaType) &&
+            DeltaStore.Find(from, top.Digest, Run.Log) is { } localDeltas)
+            attachments.Add((localDeltas.Descriptor, DeltaArtifact.Tag(top.Digest)));
         var result = TransferProgress.Run(json, progress =>
         {
-            var r = ImageCopier.CopyContent(from, top, to, parallel, progress, Run.Log, partial);
+            var r = ImageCopier.CopyContent(from, top, to, parallel, progress, Run.Log, partial, deltas);
             foreach (var (d, attachmentTag) in attachments)
             {
-                Run.Log($"copy the signatures at tag {attachmentTag} ({d.Digest})");
+                Run.Log($"copy the attachment at tag {attachmentTag} ({d.Digest})");
                 ImageCopier.CopyContent(from, d, to, parallel, null, Run.Log);
                 to.Tag(d, attachmentTag);
             }
@@ -381,8 +393,47 @@ public static class TransferCommands
             ["bytes_rebuilt"] = r.BytesRebuilt,
             ["requests"] = r.Requests,
         }).ToArray());
+        var deltaLayers = deltas?.Results.OrderBy(r => r.Digest, StringComparer.Ordinal).ToList() ?? [];
+        var fallbacks = deltas?.Fallbacks.OrderBy(r => r.Digest, StringComparer.Ordinal).ToList() ?? [];
+        // Per layer and per method: how each blob that was not there arrived and what it cost.
+        JsonArray TransfersJson() => new(result.Transfers.OrderBy(t => t.Digest, StringComparer.Ordinal).Select(t => (JsonNode)new JsonObject
+        {
+            ["digest"] = t.Digest,
+            ["size"] = t.Size,
+            ["method"] = t.Method,
+            ["bytes_fetched"] = t.BytesFetched + fallbacks.Where(f => f.Digest == t.Digest).Sum(f => f.BytesFetched),
+        }).ToArray());
+        JsonObject ByMethod()
+        {
+            var node = new JsonObject();
+            foreach (var g in result.Transfers.GroupBy(t => t.Method).OrderBy(g => g.Key, StringComparer.Ordinal)) node[g.Key] = g.Sum(t => t.BytesFetched);
+            if (fallbacks.Count > 0) node["delta_failed"] = fallbacks.Sum(f => f.BytesFetched);
+            return node;
+        }
+        JsonObject DeltaJson(JsonObject node)
+        {
+            node["transfers"] = TransfersJson();
+            node["bytes_fetched_by_method"] = ByMethod();
+            node["deltas_found"] = new JsonArray((deltas?.Origins ?? []).Select(o => (JsonNode)JsonValue.Create(o)!).ToArray());
+            node["delta_layers"] = new JsonArray(deltaLayers.Select(r => (JsonNode)new JsonObject
+            {
+                ["digest"] = r.Digest,
+                ["size"] = r.Size,
+                ["delta"] = r.Delta,
+                ["bytes_fetched"] = r.BytesFetched,
+                ["seconds"] = r.Seconds,
+            }).ToArray());
+            node["delta_fallbacks"] = new JsonArray(fallbacks.Select(f => (JsonNode)new JsonObject
+            {
+                ["digest"] = f.Digest,
+                ["reason"] = f.Reason,
+                ["bytes_fetched"] = f.BytesFetched,
+            }).ToArray());
+            node["delta_bytes_fetched"] = deltaLayers.Sum(r => r.BytesFetched) + fallbacks.Sum(f => f.BytesFetched);
+            return node;
+        }
         if (p.GetValue(options.MetricsFile) is { } metricsFile)
-            Treechunk.IO.AtomicFile.Write(metricsFile, System.Text.Encoding.UTF8.GetBytes(new JsonObject
+            Treechunk.IO.AtomicFile.Write(metricsFile, System.Text.Encoding.UTF8.GetBytes(DeltaJson(new JsonObject
             {
                 ["digest"] = top.Digest,
                 ["blobs_copied"] = result.BlobsCopied,
@@ -392,9 +443,9 @@ public static class TransferCommands
                 ["bytes_received"] = stats.BytesReceived,
                 ["partial_layers"] = PartialJson(),
                 ["partial_bytes_fetched"] = partialLayers.Sum(r => r.BytesFetched),
-            }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n"));
+            }).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n"));
         if (json)
-            Run.PrintJson(new JsonObject
+            Run.PrintJson(DeltaJson(new JsonObject
             {
                 ["source"] = src.ToString(),
                 ["destination"] = dst.ToString(),
@@ -413,9 +464,9 @@ public static class TransferCommands
                 ["resumed"] = stats.Resumes,
                 ["partial_layers"] = PartialJson(),
                 ["partial_bytes_fetched"] = partialLayers.Sum(r => r.BytesFetched),
-            });
+            }));
         else
-            Console.WriteLine($"{dst.Transport}:{dst.Location}{(tag != null ? ":" + tag : "")} {top.Digest} ({result.BlobsCopied} blobs copied{(stats.BlobsMounted > 0 ? $", {stats.BlobsMounted} mounted" : "")}, {result.BlobsSkipped} already there, {Sizes.Format(result.BytesCopied)}{(partialLayers.Count > 0 ? $"; {partialLayers.Count} zstd:chunked layers rebuilt from {Sizes.Format(partialLayers.Sum(r => r.BytesFetched))} fetched" : "")})");
+            Console.WriteLine($"{dst.Transport}:{dst.Location}{(tag != null ? ":" + tag : "")} {top.Digest} ({result.BlobsCopied} blobs copied{(stats.BlobsMounted > 0 ? $", {stats.BlobsMounted} mounted" : "")}, {result.BlobsSkipped} already there, {Sizes.Format(result.BytesCopied)}{(partialLayers.Count > 0 ? $"; {partialLayers.Count} zstd:chunked layers rebuilt from {Sizes.Format(partialLayers.Sum(r => r.BytesFetched))} fetched" : "")}{(deltaLayers.Count > 0 ? $"; {deltaLayers.Count} layers rebuilt from {Sizes.Format(deltaLayers.Sum(r => r.BytesFetched))} of deltas" : "")})");
         return ExitCodes.Ok;
     }
 

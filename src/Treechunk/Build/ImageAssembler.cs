@@ -45,6 +45,7 @@ public static class ImageAssembler
         var configBytes = OciJson.Serialize(config);
         var configDescriptor = new Descriptor { MediaType = MediaTypes.ImageConfig, Digest = Digest.Sha256(configBytes), Size = configBytes.Length };
         destination.PutBlob(configDescriptor, BlobContent.FromBytes(configBytes));
+        var compression = LayerAnnotations.Compression(options);
         var manifest = new ImageManifest
         {
             Config = configDescriptor,
@@ -53,6 +54,8 @@ public static class ImageAssembler
                 var d = l.Written.Descriptor;
                 var annotations = new SortedDictionary<string, string>(d.Annotations ?? new SortedDictionary<string, string>(StringComparer.Ordinal), StringComparer.Ordinal);
                 foreach (var (k, v) in l.Annotations) annotations[k] = v;
+                // How the tar became this blob, so a client that rebuilds the tar (from a delta) can make the blob again.
+                annotations[Annotations.Compression] = compression;
                 return new Descriptor { MediaType = d.MediaType, Digest = d.Digest, Size = d.Size, Annotations = annotations };
             }).ToList(),
             Annotations = options.Annotations.Count > 0

@@ -23,6 +23,10 @@ public static class LayerAnnotations
         return result;
     }
 
+    /// <summary>The <see cref="Annotations.Compression"/> value of the layers a build writes (every layer of one build is compressed alike).</summary>
+    public static string Compression(BuildOptions options) =>
+        LayerCompressionParams.For(options.Compression, options.CompressionLevel ?? LayerCompression.DefaultLevel(options.Compression), options.ParallelChunks).ToString();
+
     /// <summary>A layer's component names: ours, else rpm-ostree's (ostree.components); empty for images of other tools.</summary>
     public static List<string> Components(Descriptor layer) =>
         (layer.Annotations?.GetValueOrDefault(Annotations.Components) ?? layer.Annotations?.GetValueOrDefault(Annotations.OstreeComponents) ?? "")

@@ -33,6 +33,10 @@ public sealed record LayerDiff
     /// <summary>NEW layers: what a partial pull fetches for it (see <see cref="IPartialPullEstimator"/>).</summary>
     public long PartialPullBytes { get; init; }
     public string? PartialPullMethod { get; init; }
+    /// <summary>NEW layers, when NEW has a delta artifact: what a pull with deltas fetches for it (its delta, else what the pull would fetch without).</summary>
+    public long? DeltaPullBytes { get; init; }
+    /// <summary>"delta", or how the layer is fetched when no usable delta is there (the partial pull's method).</summary>
+    public string? DeltaPullMethod { get; init; }
     public long Size => Descriptor.Size;
     public string Digest => Descriptor.Digest;
 }
@@ -59,6 +63,10 @@ public sealed record ImageDiffResult
     public IReadOnlyList<FileDiff>? Files { get; init; }
     public long DownloadBytes => NewLayers.Sum(l => l.DownloadBytes);
     public long PartialPullBytes => NewLayers.Sum(l => l.PartialPullBytes);
+    /// <summary>Where NEW's delta artifact is (tag or referrer) and its digest; null when NEW has none.</summary>
+    public string? DeltaArtifact { get; init; }
+    /// <summary>The download with deltas (the artifact's manifest included); null when NEW has no delta artifact.</summary>
+    public long? DeltaPullBytes { get; init; }
     /// <summary>Layers re-read to hash contents that the first pass left unhashed (see <see cref="ImageDiff"/>).</summary>
     public int LayersReread { get; init; }
     /// <summary>Distinct layer blobs read (each once, whichever image lists it).</summary>
@@ -72,6 +80,8 @@ public sealed record ImageDiffOptions
     public IPartialPullEstimator PartialPull { get; init; } = new TocPartialPull();
     public Action<string>? Log { get; init; }
     public Action<string>? Warn { get; init; }
+    /// <summary>Look for NEW's delta artifact beside it and count the download with deltas.</summary>
+    public bool Deltas { get; init; } = true;
     /// <summary>Layers read at once (decompression is CPU-bound; registry blobs wait on the network).</summary>
     public int Parallel { get; init; } = Math.Max(2, Environment.ProcessorCount);
 }
@@ -114,11 +124,49 @@ public static class ImageDiff
 
         var (oldLayers, newLayers) = ClassifyLayers(oldImage, newImage, oldDigests, files, options.PartialPull);
         var components = CompareComponents(oldLayers, newLayers, files?.Files);
+        var (deltaArtifact, deltaBytes) = options.Deltas ? CountDeltas(newImage, oldDigests, newLayers, options) : (null, null);
         return new ImageDiffResult
         {
             Old = oldImage, New = newImage, OldLayers = oldLayers, NewLayers = newLayers, Components = components,
             Files = files?.Files, LayersRead = files?.LayersRead ?? 0, LayersReread = files?.LayersReread ?? 0,
+            DeltaArtifact = deltaArtifact, DeltaPullBytes = deltaBytes,
         };
+    }
+
+    // ---- deltas ----
+
+    /// <summary>
+    /// What a pull with deltas fetches: NEW's delta artifact (found beside it, as a pull finds
+    /// it), then for each downloaded layer its delta when every old layer it starts from is in
+    /// OLD, else what the pull fetches without (partial or whole). Fills each layer's numbers.
+    /// </summary>
+    private static (string?, long?) CountDeltas(Image newImage, HashSet<string> oldDigests, List<LayerDiff> newLayers, ImageDiffOptions options)
+    {
+        Delta.FoundDeltas? found;
+        try
+        {
+            found = Delta.DeltaStore.Find(newImage.Source, newImage.Descriptor.Digest, options.Log);
+        }
+        catch (TreechunkException e)
+        {
+            options.Warn?.Invoke($"the deltas of {newImage.Descriptor.Digest} are not counted: {e.Message}");
+            return (null, null);
+        }
+        if (found == null) return (null, null);
+        var byTarget = new Dictionary<string, Delta.DeltaEntry>(StringComparer.Ordinal);
+        foreach (var e in found.Entries) byTarget.TryAdd(e.ToDigest, e);
+        long total = found.Raw.Length;
+        for (int i = 0; i < newLayers.Count; i++)
+        {
+            var l = newLayers[i];
+            if (l.DownloadBytes == 0) { newLayers[i] = l with { DeltaPullBytes = 0 }; continue; }
+            bool usable = byTarget.TryGetValue(l.Digest, out var entry) && entry.From.All(f => oldDigests.Contains(f.Digest))
+                          && Oci.LayerCompressionParams.Of(l.Descriptor)?.WhyNotReproducible() == null;
+            var bytes = usable ? entry!.Blob.Size : l.PartialPullBytes;
+            newLayers[i] = l with { DeltaPullBytes = bytes, DeltaPullMethod = usable ? "delta" : l.PartialPullMethod };
+            total += bytes;
+        }
+        return ($"{found.Origin} ({found.Descriptor.Digest})", total);
     }
 
     // ---- layers ----

@@ -73,6 +73,8 @@ public static class ImageDiffReport
                 o["download_bytes"] = l.DownloadBytes;
                 o["partial_pull_bytes"] = l.PartialPullBytes;
                 o["partial_pull_method"] = l.PartialPullMethod;
+                o["delta_pull_bytes"] = l.DeltaPullBytes;
+                o["delta_pull_method"] = l.DeltaPullMethod;
             }
             return (JsonNode)o;
         }).ToArray());
@@ -123,6 +125,8 @@ public static class ImageDiffReport
                 ["removed"] = BucketJson(LayerStatus.Removed),
                 ["download_bytes"] = r.DownloadBytes,
                 ["partial_pull_bytes"] = r.PartialPullBytes,
+                ["delta_pull_bytes"] = r.DeltaPullBytes,
+                ["delta_artifact"] = r.DeltaArtifact,
             },
             ["layers"] = new JsonObject { ["old"] = Layers(r.OldLayers, false), ["new"] = Layers(r.NewLayers, true) },
             ["components"] = new JsonObject
@@ -189,7 +193,9 @@ public static class ImageDiffReport
         string Num(string id, long value) => $"<span id=\"{id}\" data-value=\"{N(value)}\">{N(value)}</span>";
         sb.Append($"<p class=\"headline\">Download: <b>{E(Sizes.Format(r.DownloadBytes))}</b> ({Num("download-bytes", r.DownloadBytes)} bytes) of NEW's " +
                   $"{E(Sizes.Format(newTotal))} ({Num("new-size", newTotal)} bytes); with partial pull <b>{E(Sizes.Format(r.PartialPullBytes))}</b> " +
-                  $"({Num("partial-pull-bytes", r.PartialPullBytes)} bytes). OLD is {E(Sizes.Format(oldTotal))} ({Num("old-size", oldTotal)} bytes).</p>\n");
+                  $"({Num("partial-pull-bytes", r.PartialPullBytes)} bytes)" +
+                  (r.DeltaPullBytes is { } deltaBytes ? $"; with deltas <b>{E(Sizes.Format(deltaBytes))}</b> ({Num("delta-pull-bytes", deltaBytes)} bytes)" : "; no deltas attached to NEW") +
+                  $". OLD is {E(Sizes.Format(oldTotal))} ({Num("old-size", oldTotal)} bytes).</p>\n");
         sb.Append("<h2>Layers</h2>\n<p class=\"legend\">Bars share one byte scale. <span style=\"background:#3a8f4a\"></span>reused " +
                   "<span style=\"background:#d9480f\"></span>downloaded <span style=\"background:#868e96\"></span>not in NEW</p>\n");
         void Bar(string id, string title, IReadOnlyList<LayerDiff> layers, long total, bool isNew)
@@ -208,7 +214,7 @@ public static class ImageDiffReport
                           (named.Count > 0 ? $"\nchanged: {string.Join(", ", named)}" : "");
                 sb.Append($"<div class=\"layer {cls}\" style=\"width: {width.ToString("0.###", CultureInfo.InvariantCulture)}%\" data-index=\"{N(l.Index)}\" " +
                           $"data-status=\"{StatusName(l.Status)}\" data-digest=\"{E(l.Digest)}\" data-size=\"{N(l.Size)}\" " +
-                          $"data-download=\"{N(l.DownloadBytes)}\" title=\"{E(tip)}\">{E(label)}</div>\n");
+                          $"data-download=\"{N(l.DownloadBytes)}\" data-delta=\"{(l.DeltaPullBytes is { } db ? N(db) : "")}\" title=\"{E(tip)}\">{E(label)}</div>\n");
             }
             sb.Append("</div></div>\n");
         }

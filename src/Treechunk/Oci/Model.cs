@@ -31,6 +31,8 @@ public static class Annotations
     public const string OstreeComponents = "ostree.components";
     /// <summary>JSON object: component name -> [file count, bytes], so tools can show a layer by component without unpacking it.</summary>
     public const string ComponentStats = "org.treechunk.component-stats";
+    /// <summary>How the layer's tar was compressed (<see cref="LayerCompressionParams"/>), so a client that has the tar can make the blob again.</summary>
+    public const string Compression = "org.treechunk.compression";
 }
 
 public sealed class Descriptor

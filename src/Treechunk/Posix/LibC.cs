@@ -471,4 +471,55 @@ public static partial class NativeZstd
     // Resolves to the same library ZstdNet loads: the app's native assets name it "libzstd".
     [LibraryImport("libzstd", EntryPoint = "ZSTD_versionNumber")]
     public static partial uint VersionNumber();
+
+    // The streaming API with a referenced prefix (patch-from deltas, Oci/ZstdPatch): ZstdNet
+    // does not wrap ZSTD_CCtx_refPrefix, so these go to the same bundled library directly.
+    // Buffers are ZSTD_inBuffer/ZSTD_outBuffer: { void* ptr; size_t size; size_t pos; }.
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Buffer
+    {
+        public nint Ptr;
+        public nuint Size;
+        public nuint Pos;
+    }
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_createCCtx")]
+    public static partial nint CreateCCtx();
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_freeCCtx")]
+    public static partial nuint FreeCCtx(nint cctx);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_CCtx_setParameter")]
+    public static partial nuint CCtxSetParameter(nint cctx, int parameter, int value);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_CCtx_setPledgedSrcSize")]
+    public static partial nuint CCtxSetPledgedSrcSize(nint cctx, ulong size);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_CCtx_refPrefix")]
+    public static partial nuint CCtxRefPrefix(nint cctx, nint prefix, nuint size);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_compressStream2")]
+    public static unsafe partial nuint CompressStream2(nint cctx, Buffer* output, Buffer* input, int endOp);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_createDCtx")]
+    public static partial nint CreateDCtx();
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_freeDCtx")]
+    public static partial nuint FreeDCtx(nint dctx);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_DCtx_setParameter")]
+    public static partial nuint DCtxSetParameter(nint dctx, int parameter, int value);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_DCtx_refPrefix")]
+    public static partial nuint DCtxRefPrefix(nint dctx, nint prefix, nuint size);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_decompressStream")]
+    public static unsafe partial nuint DecompressStream(nint dctx, Buffer* output, Buffer* input);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_isError")]
+    public static partial uint IsError(nuint code);
+
+    [LibraryImport("libzstd", EntryPoint = "ZSTD_getErrorName")]
+    public static partial nint GetErrorName(nuint code);
 }

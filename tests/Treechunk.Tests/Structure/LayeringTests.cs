@@ -25,14 +25,16 @@ public partial class LayeringTests
         ["Ostree"] = ["Trees", "Posix", "IO"],
         ["Build"] = ["Chunking", "Packages", "Layers", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Encapsulation"] = ["Build", "Chunking", "Layers", "Ostree", "Oci", "Trees", "Posix", "IO"],
-        ["Diff"] = ["Build", "Chunking", "Layers", "Oci", "Tar", "Trees", "Posix", "IO"],
+        // Deltas read layer annotations and images from any transport; oci diff counts their download.
+        ["Delta"] = ["Transports", "Registry", "Oci", "Posix", "IO"],
+        ["Diff"] = ["Delta", "Transports", "Registry", "Build", "Chunking", "Layers", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Runtimes"] = ["Transports", "Registry", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Signing"] = ["Transports", "Registry", "Oci", "Posix", "IO"],
         ["Scanning"] = ["Packages", "Oci", "Tar", "Trees", "Posix", "IO"],
         ["Compose"] = ["Encapsulation", "Build", "Chunking", "Packages", "Ostree", "Oci", "Trees", "Posix", "IO"],
     };
 
-    [GeneratedRegex(@"\b(?:using\s+Treechunk\.|Treechunk\.|(?<![\w.])(?=(?:Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing|Runtimes|Scanning)\.[A-Z]))(?<folder>Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Signing|Runtimes|Scanning)\b")]
+    [GeneratedRegex(@"\b(?:using\s+Treechunk\.|Treechunk\.|(?<![\w.])(?=(?:Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Delta|Signing|Runtimes|Scanning)\.[A-Z]))(?<folder>Posix|IO|Trees|Tar|Oci|Registry|Transports|Layers|Packages|Chunking|Ostree|Build|Encapsulation|Compose|Diff|Delta|Signing|Runtimes|Scanning)\b")]
     private static partial Regex FolderReference();
 
     [Fact]
