@@ -21,6 +21,12 @@ publish_cli() {
 # start_registry DIR: a docker-registry on a free loopback port, storage and access log
 # (combined format, bodies' byte counts) in DIR; sets $registry (127.0.0.1:PORT) and
 # $registry_log, and stops it when the script exits.
+# Keeps a bench away from the user's containers config and caches: HOME and XDG dirs under
+# $1, and a registries.conf that names nothing.
+isolate_home() {
+  export HOME="$1/home" XDG_CACHE_HOME="$1/home/.cache" XDG_CONFIG_HOME="$1/home/.config" CONTAINERS_REGISTRIES_CONF="$1/none.conf"
+}
+
 start_registry() {
   local dir="$1" port
   mkdir -p "$dir"

@@ -18,7 +18,7 @@ require python3 zstd mmdebstrap docker-registry
 publish_cli
 mapfile -t pair < <(bash bench/update-pair.sh)
 v1="${pair[0]}" v2="${pair[1]}"
-export HOME="$out/home" XDG_CACHE_HOME="$out/home/.cache" XDG_CONFIG_HOME="$out/home/.config" CONTAINERS_REGISTRIES_CONF="$out/none.conf"
+isolate_home "$out"
 
 log "measuring the ideal update"
 ideal=$(python3 bench/update_measure.py ideal "$v1" "$v2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ideal_bytes"])')

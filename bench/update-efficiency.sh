@@ -123,7 +123,7 @@ print(f\"| $name | {r['layers']} | {r['v2_bytes']/1e6:.1f} | {r['client']/1e6:.1
 
 per_component="one layer per source package"
 # The partial-pull row's registry and client state stay in bench/.out (no user auth or registries.conf).
-export HOME="$out/home" XDG_CACHE_HOME="$out/home/.cache" XDG_CONFIG_HOME="$out/home/.config" CONTAINERS_REGISTRIES_CONF="$out/none.conf"
+isolate_home "$out"
 mkdir -p "$HOME"
 start_registry "$out/registry"
 log "building v1 and v2 for each packing"

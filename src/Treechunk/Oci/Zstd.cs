@@ -28,13 +28,7 @@ public static class Zstd
     /// any count of 1 or more, which all frame alike but differently from 0.</param>
     public static Stream Compress(Stream inner, int level, int workers = 0, ZstdEncoder? encoder = null)
     {
-        var useNative = encoder switch
-        {
-            ZstdEncoder.Native when !NativeAvailable => throw new InvalidOperationException("the native zstd encoder is not available"),
-            ZstdEncoder.Native => true,
-            ZstdEncoder.Managed => false,
-            _ => NativeAvailable,
-        };
+        var useNative = UseNative(encoder);
         if (useNative)
         {
             var parameters = new Dictionary<ZstdNet.ZSTD_cParameter, int>();
@@ -45,6 +39,15 @@ public static class Zstd
         if (workers > 0) managed.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_nbWorkers, workers);
         return managed;
     }
+
+    /// <summary>Whether to use the native encoder: as asked, else whenever it loaded.</summary>
+    internal static bool UseNative(ZstdEncoder? encoder) => encoder switch
+    {
+        ZstdEncoder.Native when !NativeAvailable => throw new InvalidOperationException("the native zstd encoder is not available"),
+        ZstdEncoder.Native => true,
+        ZstdEncoder.Managed => false,
+        _ => NativeAvailable,
+    };
 
     private static bool ProbeNative()
     {
@@ -72,13 +75,7 @@ public sealed class ZstdFrameCompressor : IDisposable
 
     public ZstdFrameCompressor(int level, ZstdEncoder? encoder = null)
     {
-        var useNative = encoder switch
-        {
-            ZstdEncoder.Native when !Zstd.NativeAvailable => throw new InvalidOperationException("the native zstd encoder is not available"),
-            ZstdEncoder.Native => true,
-            ZstdEncoder.Managed => false,
-            _ => Zstd.NativeAvailable,
-        };
+        var useNative = Zstd.UseNative(encoder);
         if (useNative) _native = new ZstdNet.Compressor(new ZstdNet.CompressionOptions(level));
         else _managed = new ZstdSharp.Compressor(level);
     }

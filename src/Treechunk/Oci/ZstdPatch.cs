@@ -39,14 +39,6 @@ public static unsafe class ZstdPatch
         return Math.Clamp(log, 10, MaxWindowLog);
     }
 
-    private static bool UseNative(ZstdEncoder? encoder) => encoder switch
-    {
-        ZstdEncoder.Native when !Zstd.NativeAvailable => throw new InvalidOperationException("the native zstd encoder is not available"),
-        ZstdEncoder.Native => true,
-        ZstdEncoder.Managed => false,
-        _ => Zstd.NativeAvailable,
-    };
-
     /// <summary>
     /// Writes the delta that turns <paramref name="prefix"/> into the <paramref name="length"/>
     /// bytes of <paramref name="content"/> to <paramref name="output"/>. Every parameter that
@@ -57,7 +49,7 @@ public static unsafe class ZstdPatch
     {
         if (prefix.Length > MaxPrefix) throw new TreechunkException($"a delta's old tar may be at most {MaxPrefix >> 20} MiB (it is {prefix.Length >> 20} MiB)");
         int windowLog = WindowLog(prefix.Length, length);
-        using var cctx = new CompressContext(UseNative(encoder));
+        using var cctx = new CompressContext(Zstd.UseNative(encoder));
         cctx.Set(ZSTD_cParameter.ZSTD_c_compressionLevel, level);
         cctx.Set(ZSTD_cParameter.ZSTD_c_windowLog, windowLog);
         cctx.Set(ZSTD_cParameter.ZSTD_c_enableLongDistanceMatching, 1);
@@ -98,7 +90,7 @@ public static unsafe class ZstdPatch
     /// that is damaged or was made from another prefix fails with a <see cref="TreechunkException"/>
     /// (the frame's checksum catches what the decoder does not).
     /// </summary>
-    public static Stream Apply(Stream delta, MappedFile prefix, ZstdEncoder? encoder = null) => new ApplyStream(delta, prefix, UseNative(encoder));
+    public static Stream Apply(Stream delta, MappedFile prefix, ZstdEncoder? encoder = null) => new ApplyStream(delta, prefix, Zstd.UseNative(encoder));
 
     private sealed class ApplyStream : ReadOnlyStream
     {
@@ -165,7 +157,13 @@ public static unsafe class ZstdPatch
         }
     }
 
-    private static TreechunkException Failure(string what, string name) => new($"zstd {what}: {name}", ExitCodes.VerificationFailed);
+    /// <summary>Throws for a zstd error code, named by the implementation that returned it.</summary>
+    private static void Check(bool native, nuint code, string what)
+    {
+        if (native ? NativeZstd.IsError(code) == 0 : !M.ZSTD_isError(code)) return;
+        var name = native ? System.Runtime.InteropServices.Marshal.PtrToStringAnsi(NativeZstd.GetErrorName(code)) ?? "error" : M.ZSTD_getErrorName(code);
+        throw new TreechunkException($"zstd {what}: {name}", ExitCodes.VerificationFailed);
+    }
 
     /// <summary>A ZSTD_CCtx of either implementation, with the few calls patch-from needs.</summary>
     private sealed class CompressContext : IDisposable
@@ -180,13 +178,7 @@ public static unsafe class ZstdPatch
             if (_native == 0 && _managed == null) throw new OutOfMemoryException("ZSTD_createCCtx");
         }
 
-        private void Check(nuint code, string what)
-        {
-            if (_native != 0 ? NativeZstd.IsError(code) != 0 : M.ZSTD_isError(code))
-                throw Failure(what, _native != 0
-                    ? System.Runtime.InteropServices.Marshal.PtrToStringAnsi(NativeZstd.GetErrorName(code)) ?? "error"
-                    : M.ZSTD_getErrorName(code));
-        }
+        private void Check(nuint code, string what) => ZstdPatch.Check(_native != 0, code, what);
 
         public void Set(ZSTD_cParameter p, int value) =>
             Check(_native != 0 ? NativeZstd.CCtxSetParameter(_native, (int)p, value) : M.ZSTD_CCtx_setParameter(_managed, p, value), $"parameter {p}={value}");
@@ -227,13 +219,7 @@ public static unsafe class ZstdPatch
             if (_native == 0 && _managed == null) throw new OutOfMemoryException("ZSTD_createDCtx");
         }
 
-        private void Check(nuint code, string what)
-        {
-            if (_native != 0 ? NativeZstd.IsError(code) != 0 : M.ZSTD_isError(code))
-                throw Failure(what, _native != 0
-                    ? System.Runtime.InteropServices.Marshal.PtrToStringAnsi(NativeZstd.GetErrorName(code)) ?? "error"
-                    : M.ZSTD_getErrorName(code));
-        }
+        private void Check(nuint code, string what) => ZstdPatch.Check(_native != 0, code, what);
 
         public void Set(ZSTD_dParameter p, int value) =>
             Check(_native != 0 ? NativeZstd.DCtxSetParameter(_native, (int)p, value) : M.ZSTD_DCtx_setParameter(_managed, p, value), $"parameter {p}={value}");
