@@ -62,8 +62,8 @@ public static class DeltaCreator
             var work = new List<(Layer New, List<Layer> From)>();
             foreach (var layer in todo)
             {
-                if (Pick(old, layer) is { } from) work.Add((layer, from.From));
-                else skipped.Add(new DeltaSkip(layer.Descriptor.Digest, layer.Descriptor.Size, WhyNot(old, layer)!));
+                if (WhyNot(old, layer) is { } why) skipped.Add(new DeltaSkip(layer.Descriptor.Digest, layer.Descriptor.Size, why));
+                else work.Add((layer, Candidates(old, layer)));
             }
 
             // Old tars, each written once however many deltas use it.
@@ -125,9 +125,7 @@ public static class DeltaCreator
         }
     }
 
-    /// <summary>The old layers a new layer's delta starts from: those sharing a component with it, in the old image's order; null when there is none or the layer cannot be rebuilt.</summary>
-    private static (List<Layer> From, string? Why)? Pick(Image old, Layer layer) => WhyNot(old, layer) == null ? (Candidates(old, layer), null) : null;
-
+    /// <summary>The old layers a new layer's delta starts from: those sharing a component with it, in the old image's order.</summary>
     private static List<Layer> Candidates(Image old, Layer layer)
     {
         var components = Components(layer.Descriptor).ToHashSet(StringComparer.Ordinal);

@@ -36,11 +36,13 @@ public class ZstdChunkedTests(ITestOutputHelper output)
         File.WriteAllBytes(Path.Join(root, "usr/lib/random.bin"), random);
     }
 
-    internal static JsonNode Manifest(string layout, string tag)
+    internal static JsonNode Manifest(string layout, string tag) => JsonNode.Parse(File.ReadAllBytes(BlobPath(layout, Digest(layout, tag))))!;
+
+    /// <summary>The digest the layout's index.json gives the tag.</summary>
+    internal static string Digest(string layout, string tag)
     {
         var index = JsonNode.Parse(File.ReadAllText(Path.Join(layout, "index.json")))!;
-        var entry = index["manifests"]!.AsArray().First(m => (string?)m!["annotations"]?["org.opencontainers.image.ref.name"] == tag)!;
-        return JsonNode.Parse(File.ReadAllBytes(BlobPath(layout, (string)entry["digest"]!)))!;
+        return (string)index["manifests"]!.AsArray().First(m => (string?)m!["annotations"]?["org.opencontainers.image.ref.name"] == tag)!["digest"]!;
     }
 
     internal static string BlobPath(string layout, string digest) => Path.Join(layout, "blobs/sha256", digest["sha256:".Length..]);

@@ -114,6 +114,28 @@ public class DeltaCliTests(ITestOutputHelper output)
             Assert.Equal(2, pull["delta_layers"]!.AsArray().Count);
             TreechunkCli.Check(env, "oci", "verify-layers", $"oci:{tmp["local"]}:v2");
 
+            // oci copy from the registry into a layout uses the deltas as oci pull does, and
+            // counts them per layer and per method in its metrics file.
+            RegistryClientTests.Json(env, "oci", "copy", "--insecure", $"docker://{registry.Host}/os/img:v1", $"oci:{tmp["copied"]}:v1");
+            var copy = RegistryClientTests.Json(env, "oci", "copy", "--insecure", "--metrics-file", tmp["copy-metrics.json"],
+                $"docker://{registry.Host}/os/img:v2", $"oci:{tmp["copied"]}:v2");
+            Assert.Equal(pull["delta_layers"]!.AsArray().Select(d => (string)d!["digest"]!).Order(),
+                         copy["delta_layers"]!.AsArray().Select(d => (string)d!["digest"]!).Order());
+            var copyMetrics = JsonNode.Parse(File.ReadAllText(tmp["copy-metrics.json"]))!;
+            var deltaTransfers = copyMetrics["transfers"]!.AsArray().Where(t => (string)t!["method"]! == "delta").ToList();
+            Assert.Equal(2, deltaTransfers.Count);
+            Assert.Equal(deltaTransfers.Sum(t => (long)t!["bytes_fetched"]!), (long)copyMetrics["bytes_fetched_by_method"]!["delta"]!);
+            Assert.All(deltaTransfers, t => Assert.True((long)t!["bytes_fetched"]! * 4 < (long)t["size"]!, t!.ToJsonString()));
+            TreechunkCli.Check(env, "oci", "verify-layers", $"oci:{tmp["copied"]}:v2");
+
+            // Copying the image from one layout to another carries its delta artifact along, so
+            // the copy can be pushed, or pulled from, with its deltas.
+            var carried = RegistryClientTests.Json(env, "oci", "copy", $"oci:{layout}:v2", $"oci:{tmp["carried"]}:v2");
+            Assert.Contains($"sha256-{v2[7..]}.delta", carried["signature_tags"]!.AsArray().Select(t => (string)t!));
+            Assert.Equal((string)deltas["artifact"]!, ZstdChunkedTests.Digest(tmp["carried"], $"sha256-{v2[7..]}.delta"));
+            var again = JsonNode.Parse(TreechunkCli.Check("oci", "diff", "--json", "--no-files", $"oci:{layout}:v1", $"oci:{tmp["carried"]}:v2"))!;
+            Assert.NotNull(again["totals"]!["delta_pull_bytes"]);
+
             // oci diff counts, layer by layer, what that pull fetched.
             var diff = JsonNode.Parse(TreechunkCli.Check(env, "oci", "diff", "--json", "--no-files", "--insecure",
                 $"docker://{registry.Host}/os/img:v1", $"docker://{registry.Host}/os/img:v2"))!;
