@@ -412,6 +412,8 @@ public static class ComposeCommands
         {
             memory[k] = new JsonObject { ["heap_mb"] = Mb(v.Heap), ["gc_committed_mb"] = Mb(v.Committed), ["rss_mb"] = Mb(v.Rss), ["peak_rss_mb"] = Mb(v.PeakRss) };
             if (v.Live is { } live) memory[k]!["live_mb"] = Mb(live);
+            if (v.Collections is { } gcs) memory[k]!["collections"] = new JsonArray(gcs.Select(c => (JsonNode)c).ToArray());
+            memory[k]!["allocated_mb"] = Mb(v.Allocated);
         }
         var node = new JsonObject
         {

@@ -51,7 +51,9 @@ public sealed class BuildMetrics
 /// <param name="Live">Live objects after a full collection; only when TREECHUNK_MEASURE_LIVE=1,
 /// since the collection itself changes what the run's RSS would have been. Heap and committed
 /// depend on when the GC last ran, so they swing from run to run; this does not.</param>
-public sealed record MemorySample(long Heap, long Committed, long? Rss, long? PeakRss, long? Live = null)
+/// <param name="Collections">Garbage collections so far, of generations 0, 1 and 2.</param>
+/// <param name="Allocated">Bytes allocated on the managed heap so far (what the collections had to clear).</param>
+public sealed record MemorySample(long Heap, long Committed, long? Rss, long? PeakRss, long? Live = null, int[]? Collections = null, long Allocated = 0)
 {
     private static readonly bool MeasureLive = Environment.GetEnvironmentVariable("TREECHUNK_MEASURE_LIVE") == "1";
 
@@ -70,7 +72,8 @@ public sealed record MemorySample(long Heap, long Committed, long? Rss, long? Pe
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
-        return new MemorySample(info.HeapSizeBytes, info.TotalCommittedBytes, rss, peak, live);
+        return new MemorySample(info.HeapSizeBytes, info.TotalCommittedBytes, rss, peak, live,
+            [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)], GC.GetTotalAllocatedBytes());
     }
 
     private static long? Kb(string line) =>
@@ -164,7 +167,7 @@ public static class ChunkedImageBuilder
 
     /// <summary>
     /// Package database, components, plan, and each layer's entries. A method of its own so that
-    /// the path-keyed maps it builds (the database's owners, the components' paths) are garbage
+    /// the per-entry maps it builds (the database's owners, the components of entries) are garbage
     /// before the layers are written: on a big tree they are tens of bytes per entry.
     /// </summary>
     private static (IReadOnlyList<Component> Components, ChunkPlan Plan, List<TreeEntry>[] LayerEntries, ChunkAlgorithm Algorithm, string? PackageKind)
@@ -176,6 +179,9 @@ public static class ChunkedImageBuilder
         var algorithm = options.Algorithm ?? (packages != null || tree.Entries.Any(e => e.GetXattr(ComponentAssigner.ComponentXattr) != null)
             ? ChunkAlgorithm.Package : ChunkAlgorithm.ContentBased);
         var components = ComponentAssigner.Assign(tree, algorithm, options.ChunkSize, algorithm == ChunkAlgorithm.Package ? packages : null);
+        // The database's owner of every entry is not needed past here.
+        var packageKind = packages?.Kind;
+        packages = null;
         endPhase("components");
 
         progress.Phase("Planning layers");
@@ -185,7 +191,7 @@ public static class ChunkedImageBuilder
         var layerEntries = LayerContents(tree, components, plan, options.KeepSelinux);
         endPhase("plan");
 
-        return (components.Components, plan, layerEntries, algorithm, packages?.Kind);
+        return (components.Components, plan, layerEntries, algorithm, packageKind);
     }
 
     /// <summary>
@@ -199,31 +205,42 @@ public static class ChunkedImageBuilder
             foreach (var c in plan.Layers[i].Components) layerOf[c] = i;
         var result = new List<TreeEntry>[plan.Layers.Count];
         for (int i = 0; i < result.Length; i++) result[i] = [];
-        foreach (var e in tree.Entries) result[layerOf[components.ComponentOfPath[e.Path]]].Add(e);
+        var entries = tree.Entries;
+        for (int i = 0; i < entries.Count; i++) result[layerOf[components.ComponentOfEntry[i]]].Add(entries[i]);
 
         // Then each layer on its own gets its entries' ancestors, so the set of directories
         // already added is one layer's directories at a time (a set of every path of every
         // layer, alive together, was tens of bytes per entry on a big tree).
         for (int layer = 0; layer < result.Length; layer++)
         {
+            // Paths are made once per entry of this layer and sorted by (entries in compact form
+            // would make theirs on every comparison), then dropped with the layer's set.
             var own = result[layer];
-            var withParents = new List<TreeEntry>(own.Count + 16);
-            var dirs = new HashSet<string>(StringComparer.Ordinal);
+            var withParents = new List<(string Path, TreeEntry Entry)>(own.Count + 16);
+            // The layer's directories so far; it holds the ancestors of each, so the walk up from
+            // an entry stops at the first directory already there.
+            var dirs = new HashSet<TreeEntry>(ReferenceEqualityComparer.Instance);
             foreach (var e in own)
             {
-                foreach (var ancestor in TreePaths.Ancestors(e.Path))
+                var path = e.Path;
+                var at = e;
+                for (int slash = path.LastIndexOf('/'); slash > 0; slash = path.LastIndexOf('/', slash - 1))
                 {
-                    if (!dirs.Add(ancestor)) continue;
-                    var dir = tree.Find(ancestor);
+                    // An entry in compact form knows its directory's entry; others find it by path.
+                    var dir = at.DirectoryEntry ?? tree.Find(path.AsSpan(0, slash));
                     if (dir is not { Type: EntryType.Directory })
-                        throw new TreechunkException($"{Posix.FileNames.Display(e.Path)}: parent {Posix.FileNames.Display(ancestor)} is not a directory in the tree");
-                    withParents.Add(Filter(dir, keepSelinux));
+                        throw new TreechunkException($"{Posix.FileNames.Display(path)}: parent {Posix.FileNames.Display(path[..slash])} is not a directory in the tree");
+                    if (!dirs.Add(dir)) break;
+                    withParents.Add((path[..slash], Filter(dir, keepSelinux)));
+                    at = dir;
                 }
                 // A directory may already be there as an earlier entry's ancestor; other paths are unique.
-                if (e.Type != EntryType.Directory || dirs.Add(e.Path)) withParents.Add(Filter(e, keepSelinux));
+                if (e.Type != EntryType.Directory || dirs.Add(e)) withParents.Add((path, Filter(e, keepSelinux)));
             }
             withParents.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-            result[layer] = withParents;
+            var sorted = new List<TreeEntry>(withParents.Count);
+            foreach (var (_, e) in withParents) sorted.Add(e);
+            result[layer] = sorted;
         }
         return result;
     }

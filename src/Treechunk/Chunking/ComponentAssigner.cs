@@ -39,12 +39,14 @@ public static class ComponentAssigner
     public static ComponentMap Assign(ITree tree, ChunkAlgorithm algorithm, long chunkSize, IPackageDatabase? packages)
     {
         var entries = tree.Entries;
-        var owner = new Dictionary<string, string>(entries.Count, StringComparer.Ordinal);
+        // Component of each entry by its position in the tree (null: not decided yet).
+        var owner = new string?[entries.Count];
         var kinds = new Dictionary<string, ComponentKind>(StringComparer.Ordinal);
-        var leftovers = new List<TreeEntry>();
+        var leftovers = new List<int>();
 
-        foreach (var e in entries)
+        for (int i = 0; i < entries.Count; i++)
         {
+            var e = entries[i];
             if (e.Type == EntryType.Hardlink) continue; // follows its first path, below
             string? name = null;
             ComponentKind kind = default;
@@ -56,50 +58,53 @@ public static class ComponentAssigner
                     (name, kind) = (StateComponent, ComponentKind.State);
                 else if (e.Type == EntryType.Regular && e.Size >= chunkSize)
                     (name, kind) = (Sanitize("file:" + e.Path), ComponentKind.LargeFile);
-                else if (packages != null && packages.OwnerOf.TryGetValue(e.Path, out var pkg))
+                else if (packages?.OwnerOfEntry(e) is { } pkg)
                     (name, kind) = (Sanitize(pkg), ComponentKind.Package);
             }
             if (name == null)
             {
-                leftovers.Add(e);
+                leftovers.Add(i);
                 continue;
             }
-            owner[e.Path] = name;
+            owner[i] = name;
             kinds.TryAdd(name, kind);
         }
 
         var parts = algorithm == ChunkAlgorithm.Package ? CutLargePackages(entries, owner, kinds, chunkSize) : [];
-        var carried = new HashSet<string>(StringComparer.Ordinal);
+        var carried = new HashSet<int>();
         if (algorithm == ChunkAlgorithm.Package) leftovers = GiveDirectoriesToTheirContent(entries, owner, leftovers, carried);
 
         // What nothing claims is cut into content-defined runs over the sorted path list, so one
         // changed file changes one small run instead of a catch-all layer.
         var runs = algorithm == ChunkAlgorithm.Fixed
-            ? ContentDefinedSplitter.SplitFixed(leftovers, e => e.Size, chunkSize)
-            : ContentDefinedSplitter.Split(leftovers, e => e.Path, e => e.Size, chunkSize);
+            ? ContentDefinedSplitter.SplitFixed(leftovers, i => entries[i].Size, chunkSize)
+            : ContentDefinedSplitter.Split(leftovers, i => entries[i].Path, i => entries[i].Size, chunkSize);
         var runKind = algorithm == ChunkAlgorithm.Package ? ComponentKind.Unowned : ComponentKind.Chunk;
         var prefix = algorithm == ChunkAlgorithm.Package ? "unowned:" : "chunk:";
         foreach (var run in runs)
         {
-            var name = Sanitize(prefix + run[0].Path);
+            var name = Sanitize(prefix + entries[run[0]].Path);
             kinds.TryAdd(name, runKind);
-            foreach (var e in run) owner[e.Path] = name;
+            foreach (var i in run) owner[i] = name;
         }
 
         // Every path of an inode lands in the layer of the path that carries the data.
-        foreach (var e in entries)
-            if (e.Type == EntryType.Hardlink)
-                owner[e.Path] = owner.TryGetValue(e.LinkTarget!, out var target)
-                    ? target
-                    : throw new TreechunkException($"hardlink {e.Path} points at {e.LinkTarget}, which is not in the tree");
+        for (int i = 0; i < entries.Count; i++)
+        {
+            var e = entries[i];
+            if (e.Type != EntryType.Hardlink) continue;
+            owner[i] = tree.Find(e.LinkTarget!) is { } target && IndexOf(entries, target, i) is var t && t >= 0 && owner[t] != null
+                ? owner[t]
+                : throw new TreechunkException($"hardlink {e.Path} points at {e.LinkTarget}, which is not in the tree");
+        }
 
         var sizes = new Dictionary<string, Tally>(StringComparer.Ordinal);
-        foreach (var e in entries)
+        for (int i = 0; i < entries.Count; i++)
         {
-            var c = owner[e.Path];
+            var c = owner[i]!;
             if (!sizes.TryGetValue(c, out var tally)) sizes[c] = tally = new Tally();
-            if (carried.Contains(e.Path)) continue;
-            tally.Size += e.Size;
+            if (carried.Contains(i)) continue;
+            tally.Size += entries[i].Size;
             tally.Count++;
         }
         var components = sizes
@@ -114,7 +119,29 @@ public static class ComponentAssigner
             })
             .OrderBy(c => c.Name, StringComparer.Ordinal)
             .ToList();
-        return new ComponentMap(components, owner);
+        return new ComponentMap(components, entries, owner!);
+    }
+
+    /// <summary>
+    /// The position of <paramref name="target"/> among the sorted entries, found by binary search
+    /// (hardlink targets are few; a map from entry to position would cost every entry).
+    /// Its first path sorts before the hardlink at <paramref name="before"/>.
+    /// </summary>
+    private static int IndexOf(IReadOnlyList<TreeEntry> entries, TreeEntry target, int before)
+    {
+        int lo = 0, hi = before - 1;
+        while (lo <= hi)
+        {
+            int mid = lo + (hi - lo) / 2;
+            if (ReferenceEquals(entries[mid], target)) return mid;
+            int c = TreeEntry.ComparePaths(entries[mid], target);
+            if (c == 0) return mid;
+            if (c < 0) lo = mid + 1;
+            else hi = mid - 1;
+        }
+        for (int i = 0; i < entries.Count; i++)
+            if (ReferenceEquals(entries[i], target)) return i;
+        return -1;
     }
 
     /// <summary>
@@ -136,29 +163,29 @@ public static class ComponentAssigner
     /// depend only on nearby paths, so the next build names the same parts again.
     /// </summary>
     private static Dictionary<string, (string? Parent, PartKind Kind)> CutLargePackages(
-        IReadOnlyList<TreeEntry> entries, Dictionary<string, string> owner, Dictionary<string, ComponentKind> kinds, long chunkSize)
+        IReadOnlyList<TreeEntry> entries, string?[] owner, Dictionary<string, ComponentKind> kinds, long chunkSize)
     {
-        var byPackage = new Dictionary<string, List<TreeEntry>>(StringComparer.Ordinal);
+        var byPackage = new Dictionary<string, List<int>>(StringComparer.Ordinal);
         var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var e in entries)
+        for (int i = 0; i < entries.Count; i++)
         {
-            if (e.Type == EntryType.Hardlink || !owner.TryGetValue(e.Path, out var name) || kinds[name] != ComponentKind.Package) continue;
+            if (entries[i].Type == EntryType.Hardlink || owner[i] is not { } name || kinds[name] != ComponentKind.Package) continue;
             if (!byPackage.TryGetValue(name, out var list)) byPackage[name] = list = [];
-            list.Add(e);
-            sizes[name] = sizes.GetValueOrDefault(name) + e.Size;
+            list.Add(i);
+            sizes[name] = sizes.GetValueOrDefault(name) + entries[i].Size;
         }
         var parts = new Dictionary<string, (string? Parent, PartKind Kind)>(StringComparer.Ordinal);
         foreach (var (package, files) in byPackage)
         {
             if (sizes[package] < chunkSize) continue;
             kinds.Remove(package);
-            foreach (var (kind, members) in new[] { (PartKind.Rebuilt, files.Where(IsRebuilt).ToList()), (PartKind.Data, files.Where(e => !IsRebuilt(e)).ToList()) })
-            foreach (var run in ContentDefinedSplitter.Split(members, e => e.Path, e => e.Size, PartTarget(chunkSize)))
+            foreach (var (kind, members) in new[] { (PartKind.Rebuilt, files.Where(i => IsRebuilt(entries[i])).ToList()), (PartKind.Data, files.Where(i => !IsRebuilt(entries[i])).ToList()) })
+            foreach (var run in ContentDefinedSplitter.Split(members, i => entries[i].Path, i => entries[i].Size, PartTarget(chunkSize)))
             {
-                var name = Sanitize($"{package}@{run[0].Path}");
+                var name = Sanitize($"{package}@{entries[run[0]].Path}");
                 parts[name] = (package, kind);
                 kinds[name] = ComponentKind.Package;
-                foreach (var e in run) owner[e.Path] = name;
+                foreach (var i in run) owner[i] = name;
             }
         }
         return parts;
@@ -189,32 +216,52 @@ public static class ComponentAssigner
     /// whenever a directory is added anywhere. Only directories with nothing owned below them
     /// stay unowned. The directories given away are not counted in their taker's statistics.
     /// </summary>
-    private static List<TreeEntry> GiveDirectoriesToTheirContent(IReadOnlyList<TreeEntry> entries, Dictionary<string, string> owner, List<TreeEntry> leftovers, HashSet<string> carried)
+    private static List<int> GiveDirectoriesToTheirContent(IReadOnlyList<TreeEntry> entries, string?[] owner, List<int> leftovers, HashSet<int> carried)
     {
-        var left = new List<TreeEntry>(leftovers.Count);
-        int at = 0;
-        foreach (var e in leftovers)
+        var left = new List<int>(leftovers.Count);
+        foreach (var at in leftovers)
         {
-            // The leftovers keep the tree's order, so each one's position is found walking forward
-            // (a path-to-index map here was the peak of a big tree's memory).
-            while (!ReferenceEquals(entries[at], e)) at++;
+            var e = entries[at];
             string? taker = null;
             if (e.Type == EntryType.Directory)
             {
                 // Entries under a directory sort among those sharing its path as a prefix (with
                 // siblings like "a-b" next to "a/"), so the scan ends at the first that does not.
-                var below = e.Path + "/";
-                for (int j = at + 1; j < entries.Count && entries[j].Path.StartsWith(e.Path, StringComparison.Ordinal); j++)
-                    if (entries[j].Path.StartsWith(below, StringComparison.Ordinal) && owner.TryGetValue(entries[j].Path, out taker)) break;
+                var path = e.Path;
+                var below = path + "/";
+                for (int j = at + 1; j < entries.Count && PathStartsWith(entries[j], path); j++)
+                    if (owner[j] is { } o && PathStartsWith(entries[j], below))
+                    {
+                        taker = o;
+                        break;
+                    }
             }
-            if (taker == null) left.Add(e);
+            if (taker == null) left.Add(at);
             else
             {
-                owner[e.Path] = taker;
-                carried.Add(e.Path);
+                owner[at] = taker;
+                carried.Add(at);
             }
         }
         return left;
+    }
+
+    /// <summary>Whether an entry's path starts with <paramref name="prefix"/>, without making the path.</summary>
+    private static bool PathStartsWith(TreeEntry e, string prefix)
+    {
+        int length = e.PathLength;
+        if (length < prefix.Length) return false;
+        char[]? rented = length > 512 ? System.Buffers.ArrayPool<char>.Shared.Rent(length) : null;
+        try
+        {
+            Span<char> buffer = (rented ?? stackalloc char[length])[..length];
+            e.WritePath(buffer);
+            return buffer.StartsWith(prefix, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (rented != null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
+        }
     }
 
     // A class, not a tuple: see DirectoryTree.RawEntry.

@@ -44,8 +44,17 @@ public sealed record Component(string Name, ComponentKind Kind, long Size, int F
     public string WholeName => Parent ?? Name;
 }
 
-/// <summary>Every tree path assigned to exactly one component.</summary>
-public sealed record ComponentMap(IReadOnlyList<Component> Components, IReadOnlyDictionary<string, string> ComponentOfPath);
+/// <summary>
+/// Every tree entry assigned to exactly one component: <see cref="ComponentOfEntry"/> is
+/// aligned with the tree's <see cref="Trees.ITree.Entries"/> (an array, not a map by path, which
+/// on a big tree held a path string per entry).
+/// </summary>
+public sealed record ComponentMap(IReadOnlyList<Component> Components, IReadOnlyList<Trees.TreeEntry> Entries, string[] ComponentOfEntry)
+{
+    /// <summary>Component by path, made on each call (a path string per entry): for inspecting a small tree, not for builds.</summary>
+    public IReadOnlyDictionary<string, string> ComponentOfPath =>
+        Entries.Select((e, i) => (e.Path, ComponentOfEntry[i])).ToDictionary(x => x.Path, x => x.Item2, StringComparer.Ordinal);
+}
 
 public static class ChunkAlgorithms
 {

@@ -24,12 +24,16 @@ public sealed class DpkgDatabase : IPackageDatabase
     };
 
     public string Kind => "dpkg";
-    public IReadOnlyDictionary<string, string> OwnerOf { get; }
+    public IReadOnlyDictionary<string, string> OwnerOf => _owners;
+
+    private readonly EntryOwners _owners;
+
+    public string? OwnerOfEntry(TreeEntry entry) => _owners.Of(entry);
     public IReadOnlyDictionary<string, PackageComponent> Components { get; }
 
-    private DpkgDatabase(Dictionary<string, string> ownerOf, SortedDictionary<string, PackageComponent> components)
+    private DpkgDatabase(EntryOwners ownerOf, SortedDictionary<string, PackageComponent> components)
     {
-        OwnerOf = ownerOf;
+        _owners = ownerOf;
         Components = components;
     }
 

@@ -23,6 +23,9 @@ public interface IPackageDatabase
     /// </summary>
     IReadOnlyDictionary<string, string> OwnerOf { get; }
 
+    /// <summary>The component of one of the tree's entries (the entry itself, not a copy), or null: <see cref="OwnerOf"/> without making its path.</summary>
+    string? OwnerOfEntry(TreeEntry entry) => OwnerOf.GetValueOrDefault(entry.Path);
+
     /// <summary>Components by name; enumerates in ordinal name order.</summary>
     IReadOnlyDictionary<string, PackageComponent> Components { get; }
 }
@@ -118,8 +121,8 @@ internal sealed class OwnershipBuilder
         return TreePaths.Normalize(recorded) is { } normalized ? normalized.AsSpan() : [];
     }
 
-    /// <summary>Tree path to component, for the recorded paths the tree has; keys are the tree's own path strings.</summary>
-    public Dictionary<string, string> Build()
+    /// <summary>Component by tree entry, for the recorded paths the tree has.</summary>
+    public EntryOwners Build()
     {
         // A path the database lists anything beneath is a directory to the package manager. When
         // the tree has a symlink there (usrmerge's bin -> usr/bin), the packages own the directory
@@ -150,20 +153,20 @@ internal sealed class OwnershipBuilder
         }
         var isDirectory = directories.GetAlternateLookup<ReadOnlySpan<char>>();
 
-        var owner = new Dictionary<string, string>(StringComparer.Ordinal);
+        var owner = new Dictionary<TreeEntry, string>(_packages.Sum(p => p.Paths.Found.Count), ReferenceEqualityComparer.Instance);
         foreach (var (component, paths) in _packages)
         {
-            foreach (var entry in paths.Found) owner.TryAdd(entry.Path, component);
+            foreach (var entry in paths.Found) owner.TryAdd(entry, component);
             foreach (var recorded in paths.Other)
             {
                 var p = TreeForm(recorded);
                 if (p.IsEmpty) continue;
                 var resolved = isDirectory.Contains(p) ? ResolveAll(p.ToString()) : ResolveParents(p);
                 if (string.IsNullOrEmpty(resolved) || _tree.Find(resolved) is not { } entry) continue;
-                owner.TryAdd(entry.Path, component);
+                owner.TryAdd(entry, component);
             }
         }
-        return owner;
+        return new EntryOwners(_tree, owner);
     }
 
     /// <summary>
@@ -258,4 +261,30 @@ internal sealed class OwnershipBuilder
         if (entry is { Type: EntryType.Hardlink, LinkTarget: { } first }) entry = tree.Find(first);
         return entry is { Type: EntryType.Regular } ? entry : null;
     }
+}
+
+/// <summary>
+/// The package database's owners, kept by the tree's entries (no path string per entry; see
+/// <see cref="TreeEntry"/>) and read by path through the tree's index.
+/// </summary>
+public sealed class EntryOwners(ITree tree, Dictionary<TreeEntry, string> byEntry) : IReadOnlyDictionary<string, string>
+{
+    public string? Of(TreeEntry entry) => byEntry.GetValueOrDefault(entry);
+
+    public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out string value)
+    {
+        value = null;
+        return tree.Find(key) is { } e && byEntry.TryGetValue(e, out value);
+    }
+
+    public string this[string key] => TryGetValue(key, out var v) ? v : throw new KeyNotFoundException(key);
+    public bool ContainsKey(string key) => TryGetValue(key, out _);
+    public int Count => byEntry.Count;
+    public IEnumerable<string> Keys => byEntry.Keys.Select(e => e.Path);
+    public IEnumerable<string> Values => byEntry.Values;
+
+    public IEnumerator<KeyValuePair<string, string>> GetEnumerator() =>
+        byEntry.Select(kv => new KeyValuePair<string, string>(kv.Key.Path, kv.Value)).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

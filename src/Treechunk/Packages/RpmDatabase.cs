@@ -23,12 +23,16 @@ public sealed class RpmDatabase : IPackageDatabase
     ];
 
     public string Kind => "rpm";
-    public IReadOnlyDictionary<string, string> OwnerOf { get; }
+    public IReadOnlyDictionary<string, string> OwnerOf => _owners;
+
+    private readonly EntryOwners _owners;
+
+    public string? OwnerOfEntry(TreeEntry entry) => _owners.Of(entry);
     public IReadOnlyDictionary<string, PackageComponent> Components { get; }
 
-    private RpmDatabase(Dictionary<string, string> ownerOf, SortedDictionary<string, PackageComponent> components)
+    private RpmDatabase(EntryOwners ownerOf, SortedDictionary<string, PackageComponent> components)
     {
-        OwnerOf = ownerOf;
+        _owners = ownerOf;
         Components = components;
     }
 

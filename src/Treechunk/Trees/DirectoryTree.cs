@@ -40,38 +40,44 @@ public sealed class DirectoryTree : ITree
             throw new TreechunkException($"rootfs {root} is not a directory");
 
         // Directories are read level by level, each level in parallel: a tree's metadata is
-        // tens of thousands of syscalls (statx, listxattr, readlink) that overlap well.
-        var raw = new List<RawEntry>();
-        List<string> level = [""];
+        // tens of thousands of syscalls (statx, listxattr, readlink) that overlap well. Entries
+        // are made in compact form (their directory's entry and a name shared by all entries of
+        // that name), so the tree holds no path string per entry.
+        var names = new System.Collections.Concurrent.ConcurrentDictionary<string, string>(StringComparer.Ordinal);
+        var children = new Dictionary<TreeEntry, List<RawEntry>>(ReferenceEqualityComparer.Instance);
+        List<RawEntry> top = [];
+        int count = 0;
+        List<TreeEntry?> level = [null];
         while (level.Count > 0)
         {
             var scanned = new ScannedDirectory[level.Count];
             Parallel.For(0, level.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
             {
                 var result = scanned[i] = new ScannedDirectory(level[i]);
-                try { result.Entries = ScanDirectory(root, level[i], result.Warnings); }
+                try { result.Entries = ScanDirectory(root, level[i], names, result.Warnings); }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or TreechunkException) { result.Error = e; }
             });
             // The same messages whatever the scheduling: warnings in directory order, and the
             // error of the first failing directory in path order.
             ScannedDirectory? failed = null;
             foreach (var d in scanned)
-                if (d.Error != null && (failed == null || string.CompareOrdinal(d.Dir, failed.Dir) < 0)) failed = d;
+                if (d.Error != null && (failed == null || string.CompareOrdinal(d.Dir?.Path ?? "", failed.Dir?.Path ?? "") < 0)) failed = d;
             if (failed != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed.Error!);
             level = [];
             foreach (var d in scanned)
             {
                 foreach (var w in d.Warnings) warn?.Invoke(w);
-                raw.AddRange(d.Entries);
-                foreach (var r in d.Entries) if (r.Entry.Type == EntryType.Directory) level.Add(r.Entry.Path);
+                if (d.Dir == null) top = d.Entries;
+                else children[d.Dir] = d.Entries;
+                count += d.Entries.Count;
+                foreach (var r in d.Entries) if (r.Entry.Type == EntryType.Directory) level.Add(r.Entry);
             }
         }
 
-        raw.Sort((a, b) => string.CompareOrdinal(a.Entry.Path, b.Entry.Path));
         // The first path of a multiply-linked inode in sort order carries the data.
         var firstPath = new Dictionary<InodeId, string>();
-        var entries = new List<TreeEntry>(raw.Count);
-        foreach (var (entry, dev, ino, nlink) in raw)
+        var entries = new List<TreeEntry>(count);
+        foreach (var (entry, dev, ino, nlink) in InPathOrder(top, children))
         {
             if (entry.Type == EntryType.Regular && nlink > 1)
             {
@@ -88,41 +94,92 @@ public sealed class DirectoryTree : ITree
         return new DirectoryTree(root, entries);
     }
 
+    /// <summary>
+    /// Every entry in ordinal order of its full path, from each directory's entries alone. Under
+    /// a directory, an entry's path is its name and the paths of its contents start with its
+    /// name and '/'; ordering the names and the "name/" keys of the subdirectories together, and
+    /// putting each subdirectory's contents at its key, gives the order of the full paths ("a",
+    /// "a-b", "a/x": '-' sorts before '/'), with no path string made.
+    /// </summary>
+    private static IEnumerable<RawEntry> InPathOrder(List<RawEntry> top, Dictionary<TreeEntry, List<RawEntry>> children)
+    {
+        var stack = new Stack<(OrderItem[] Items, int Next)>();
+        stack.Push((Items(top), 0));
+        while (stack.Count > 0)
+        {
+            var (items, next) = stack.Pop();
+            if (next == items.Length) continue;
+            stack.Push((items, next + 1));
+            var item = items[next];
+            if (!item.Contents) yield return item.Raw;
+            else if (children.TryGetValue(item.Raw.Entry, out var inside)) stack.Push((Items(inside), 0));
+        }
+    }
+
+    private static OrderItem[] Items(List<RawEntry> entries)
+    {
+        var items = new List<OrderItem>(entries.Count + entries.Count / 4);
+        foreach (var r in entries)
+        {
+            items.Add(new OrderItem(r, false));
+            if (r.Entry.Type == EntryType.Directory) items.Add(new OrderItem(r, true));
+        }
+        var array = items.ToArray();
+        Array.Sort(array, OrderItem.Compare);
+        return array;
+    }
+
+    /// <summary>An entry (its name as the key) or a directory's contents (key: its name and '/').</summary>
+    private sealed record OrderItem(RawEntry Raw, bool Contents)
+    {
+        public static int Compare(OrderItem a, OrderItem b)
+        {
+            string x = a.Raw.Entry.Name, y = b.Raw.Entry.Name;
+            int lx = x.Length + (a.Contents ? 1 : 0), ly = y.Length + (b.Contents ? 1 : 0);
+            for (int i = 0, n = Math.Min(lx, ly); i < n; i++)
+            {
+                char cx = i < x.Length ? x[i] : '/', cy = i < y.Length ? y[i] : '/';
+                if (cx != cy) return cx - cy;
+            }
+            return lx - ly;
+        }
+    }
+
     // Classes, not structs: framework collections of reference types share precompiled code,
     // while each struct instantiation is compiled at run time, on every short build.
     private sealed record RawEntry(TreeEntry Entry, ulong Dev, ulong Ino, uint Nlink);
     private sealed record InodeId(ulong Dev, ulong Ino);
 
-    private sealed class ScannedDirectory(string dir)
+    private sealed class ScannedDirectory(TreeEntry? dir)
     {
-        public string Dir => dir;
+        public TreeEntry? Dir => dir;
         public List<RawEntry> Entries = [];
         public readonly List<string> Warnings = [];
         public Exception? Error;
     }
 
-    /// <summary>The entries directly under <paramref name="rel"/>, each read with one statx (names only from readdir).</summary>
-    private static List<RawEntry> ScanDirectory(string root, string rel, List<string> warnings)
+    /// <summary>The entries directly under <paramref name="directory"/> (null: the root), each read with one statx (names only from readdir).</summary>
+    private static List<RawEntry> ScanDirectory(string root, TreeEntry? directory, System.Collections.Concurrent.ConcurrentDictionary<string, string> names, List<string> warnings)
     {
+        var rel = directory?.Path ?? "";
         var dir = rel.Length == 0 ? root : System.IO.Path.Join(root, rel);
-        List<string> names;
+        List<string> listed;
         try
         {
-            names = LibC.ListDirectory(dir);
+            listed = LibC.ListDirectory(dir);
         }
         catch (IOException e)
         {
             throw new TreechunkException(e.Message, ExitCodes.EnvironmentError);
         }
-        var result = new List<RawEntry>(names.Count);
-        foreach (var name in names)
+        var result = new List<RawEntry>(listed.Count);
+        foreach (var name in listed)
         {
-            var path = rel.Length == 0 ? name : rel + "/" + name;
-            var full = System.IO.Path.Join(root, path);
+            var full = System.IO.Path.Join(dir, name);
             var st = LibC.LStat(full);
             if (st.IsSocket)
             {
-                warnings.Add($"skipping socket {FileNames.Display(path)} (sockets cannot be stored in an image)");
+                warnings.Add($"skipping socket {FileNames.Display(rel.Length == 0 ? name : rel + "/" + name)} (sockets cannot be stored in an image)");
                 continue;
             }
             var type = st.IsDirectory ? EntryType.Directory
@@ -131,12 +188,9 @@ public sealed class DirectoryTree : ITree
                 : st.IsCharDevice ? EntryType.CharDevice
                 : st.IsBlockDevice ? EntryType.BlockDevice
                 : st.IsFifo ? EntryType.Fifo
-                : throw new TreechunkException($"unsupported file type at {FileNames.Display(path)}");
-            var entry = new TreeEntry
+                : throw new TreechunkException($"unsupported file type at {FileNames.Display(rel.Length == 0 ? name : rel + "/" + name)}");
+            var entry = new TreeEntry(directory, names.GetOrAdd(name, name), type, st.Permissions)
             {
-                Path = path,
-                Type = type,
-                Mode = st.Permissions,
                 Uid = (int)st.Uid,
                 Gid = (int)st.Gid,
                 Size = type == EntryType.Regular ? st.Size : 0,

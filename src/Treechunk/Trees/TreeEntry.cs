@@ -18,9 +18,47 @@ public enum EntryType
 /// through the owning <see cref="ITree"/> so that a tree of any size costs memory only for its
 /// metadata.
 /// </summary>
+/// <remarks>
+/// An entry holds its path either as a string or, when a scan makes it (<see cref="DirectoryTree"/>),
+/// as its directory's entry and its own name: on a tree of 500k entries the path strings were
+/// about 140 bytes each, the largest part of the build's memory, while a name is shared by every
+/// entry of that name. <see cref="Path"/> then composes the string on each call, so code that
+/// keeps something per entry keys it by the entry, not by its path; <see cref="PathEquals"/>,
+/// <see cref="WritePath"/> and <see cref="ComparePaths"/> work without composing.
+/// </remarks>
 public sealed record TreeEntry
 {
-    public required string Path { get; init; }
+    private readonly string? _path;
+    // Compact form: the directory this entry is in (null at the root) and its name.
+    private readonly TreeEntry? _directory;
+    private readonly string? _name;
+
+    public TreeEntry() { }
+
+    /// <summary>An entry named <paramref name="name"/> in the directory entry <paramref name="directory"/> (null: the root).</summary>
+    // Path is made from the directory and the name, so it is set although no string is stored.
+#pragma warning disable CS8618
+    [System.Diagnostics.CodeAnalysis.SetsRequiredMembers]
+    public TreeEntry(TreeEntry? directory, string name, EntryType type, int mode)
+#pragma warning restore CS8618
+    {
+        _directory = directory;
+        _name = name;
+        Type = type;
+        Mode = mode;
+    }
+
+    public required string Path
+    {
+        get => _path ?? Compose();
+        init
+        {
+            _path = value;
+            _directory = null;
+            _name = null;
+        }
+    }
+
     public required EntryType Type { get; init; }
     /// <summary>Permission bits including setuid, setgid and sticky (the low 12 bits of st_mode).</summary>
     public required int Mode { get; init; }
@@ -41,9 +79,14 @@ public sealed record TreeEntry
     /// <summary>Number of links to the inode as found in the source (regular files only).</summary>
     public int LinkCount { get; init; } = 1;
 
-    public string Name => Path[(Path.LastIndexOf('/') + 1)..];
+    public string Name => _name ?? _path![(_path!.LastIndexOf('/') + 1)..];
 
-    public string? Parent => Path.LastIndexOf('/') is var i && i >= 0 ? Path[..i] : null;
+    public string? Parent => _path == null
+        ? _directory?.Path
+        : _path.LastIndexOf('/') is var i && i >= 0 ? _path[..i] : null;
+
+    /// <summary>The entry of the directory this one is in, when the tree made it in compact form; else null.</summary>
+    public TreeEntry? DirectoryEntry => _directory;
 
     public byte[]? GetXattr(string name)
     {
@@ -51,4 +94,104 @@ public sealed record TreeEntry
             if (kv.Key == name) return kv.Value;
         return null;
     }
+
+    /// <summary>The length of <see cref="Path"/>, without composing it.</summary>
+    public int PathLength
+    {
+        get
+        {
+            int length = 0;
+            for (var e = this; ; e = e._directory)
+            {
+                if (e._path != null) return length + e._path.Length;
+                length += e._name!.Length;
+                if (e._directory == null) return length;
+                length++;
+            }
+        }
+    }
+
+    /// <summary>Writes <see cref="Path"/> into <paramref name="destination"/>, which is <see cref="PathLength"/> long.</summary>
+    public void WritePath(Span<char> destination)
+    {
+        int end = destination.Length;
+        for (var e = this; ; e = e._directory)
+        {
+            if (e._path != null)
+            {
+                e._path.CopyTo(destination[..end]);
+                return;
+            }
+            end -= e._name!.Length;
+            e._name.CopyTo(destination[end..]);
+            if (e._directory == null) return;
+            destination[--end] = '/';
+        }
+    }
+
+    /// <summary>Whether this entry's path is <paramref name="path"/>, compared segment by segment from the end (nothing composed).</summary>
+    public bool PathEquals(ReadOnlySpan<char> path)
+    {
+        for (var e = this; ; e = e._directory)
+        {
+            if (e._path != null) return path.SequenceEqual(e._path);
+            var name = e._name!;
+            if (!path.EndsWith(name, StringComparison.Ordinal)) return false;
+            path = path[..^name.Length];
+            if (e._directory == null) return path.IsEmpty;
+            if (path.IsEmpty || path[^1] != '/') return false;
+            path = path[..^1];
+        }
+    }
+
+    /// <summary>Ordinal comparison of two entries' paths (the order of <see cref="ITree.Entries"/>), composing neither.</summary>
+    public static int ComparePaths(TreeEntry a, TreeEntry b)
+    {
+        if (a._path != null && b._path != null) return string.CompareOrdinal(a._path, b._path);
+        if (ReferenceEquals(a, b)) return 0;
+        int la = a.PathLength, lb = b.PathLength;
+        char[]? rented = la + lb > 1024 ? System.Buffers.ArrayPool<char>.Shared.Rent(la + lb) : null;
+        try
+        {
+            Span<char> buffer = rented ?? stackalloc char[la + lb];
+            a.WritePath(buffer[..la]);
+            b.WritePath(buffer.Slice(la, lb));
+            return buffer[..la].SequenceCompareTo(buffer.Slice(la, lb));
+        }
+        finally
+        {
+            if (rented != null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>The same hash as <c>string.GetHashCode(ReadOnlySpan&lt;char&gt;)</c> of <see cref="Path"/>.</summary>
+    public int PathHashCode()
+    {
+        if (_path != null) return string.GetHashCode(_path.AsSpan());
+        int length = PathLength;
+        char[]? rented = length > 512 ? System.Buffers.ArrayPool<char>.Shared.Rent(length) : null;
+        try
+        {
+            Span<char> buffer = (rented ?? stackalloc char[length])[..length];
+            WritePath(buffer);
+            return string.GetHashCode(buffer);
+        }
+        finally
+        {
+            if (rented != null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
+        }
+    }
+
+    private string Compose() => string.Create(PathLength, this, static (span, e) => e.WritePath(span));
+
+    // Equal entries are equal whichever form holds their paths.
+    public bool Equals(TreeEntry? other) =>
+        other is not null && (ReferenceEquals(this, other) ||
+            Type == other.Type && Mode == other.Mode && Uid == other.Uid && Gid == other.Gid && Size == other.Size &&
+            LinkTarget == other.LinkTarget && DevMajor == other.DevMajor && DevMinor == other.DevMinor && MTime == other.MTime &&
+            EqualityComparer<IReadOnlyList<KeyValuePair<string, byte[]>>>.Default.Equals(Xattrs, other.Xattrs) &&
+            InodeKey == other.InodeKey && LinkCount == other.LinkCount &&
+            (other._path != null ? PathEquals(other._path) : _path != null ? other.PathEquals(_path) : ComparePaths(this, other) == 0));
+
+    public override int GetHashCode() => HashCode.Combine(PathHashCode(), Type, Size, MTime);
 }

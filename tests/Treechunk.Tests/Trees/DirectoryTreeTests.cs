@@ -81,4 +81,44 @@ public class DirectoryTreeTests
         Assert.Equal(t1.Entries.Select(e => e.Path), t2.Entries.Select(e => e.Path));
         Assert.DoesNotContain(t1.Entries, e => e.Path.Contains("sock"));
     }
+
+    /// <summary>
+    /// The scan orders entries from each directory's names alone (entries in compact form have
+    /// no path string); on random trees whose names share prefixes with '-', '.', '0' and '~'
+    /// around '/', and non-ASCII names, the order must be the ordinal order of the full paths,
+    /// every path and none other must be found, and an entry must equal its string-path copy.
+    /// </summary>
+    [FsCheck.Xunit.Property(MaxTest = 40)]
+    public bool Entries_come_in_ordinal_path_order_and_are_found_by_path(int seed)
+    {
+        using var dir = new TempDir();
+        var rng = new Random(seed);
+        string[] pieces = ["a", "a-b", "a.b", "a0", "a~", "ab", "b", "\u00e9", "A"];
+        var expected = new List<string>();
+        void Fill(string rel, int depth)
+        {
+            foreach (var name in pieces.OrderBy(_ => rng.Next()).Take(rng.Next(1, 5)).Distinct())
+            {
+                var path = rel.Length == 0 ? name : rel + "/" + name;
+                if (expected.Contains(path)) continue;
+                expected.Add(path);
+                if (depth < 3 && rng.Next(3) > 0)
+                {
+                    Directory.CreateDirectory(Path.Join(dir.Path, path));
+                    Fill(path, depth + 1);
+                }
+                else File.WriteAllText(Path.Join(dir.Path, path), path);
+            }
+        }
+        Fill("", 0);
+        var tree = DirectoryTree.Open(dir.Path);
+        var paths = tree.Entries.Select(e => e.Path).ToList();
+        expected.Sort(StringComparer.Ordinal);
+        return paths.SequenceEqual(expected)
+               && tree.Entries.All(e => ReferenceEquals(tree.Find(e.Path), e) && e.PathEquals(e.Path) && e.PathLength == e.Path.Length)
+               && tree.Entries.All(e => e.Equals(e with { Path = e.Path }) && (e with { Path = e.Path }).Equals(e)
+                                        && e.GetHashCode() == (e with { Path = e.Path }).GetHashCode())
+               && tree.Find("a/zz") == null && tree.Find("a-") == null && tree.Find("") == null && tree.Find("/a") == null
+               && tree.Entries.Zip(tree.Entries.Skip(1)).All(p => TreeEntry.ComparePaths(p.First, p.Second) < 0);
+    }
 }
