@@ -100,6 +100,23 @@ public static class ChunkedImageBuilder
         }
     }
 
+    /// <summary>Entries from which a full collection between phases pays for its pause.</summary>
+    private const int CollectBetweenPhasesFrom = 50_000;
+
+    /// <summary>
+    /// What each phase built per entry and drops at its end (the scan's directory lists, the
+    /// package database and its owners, the components' lists) lived long enough to reach the
+    /// oldest generation, which the GC collects rarely: on the 10 GB tree the heap held 220 MB
+    /// after the plan for under 100 MB live, and that was the build's peak RSS. On a big tree one
+    /// full collection at the end of a phase (about 0.1 s at 500k entries) frees it at once; a
+    /// small tree does not pay the pause.
+    /// </summary>
+    private static void CollectWhatThePhaseLeft(ITree tree)
+    {
+        if (tree.Entries.Count >= CollectBetweenPhasesFrom)
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+    }
+
     /// <summary>Builds the image and commits it to <paramref name="destination"/> under <see cref="BuildOptions.Tag"/> (default latest).</summary>
     public static BuildResult Build(ITree tree, IImageDestination destination, BuildOptions options, IBuildProgress? progress = null)
     {
@@ -109,11 +126,13 @@ public static class ChunkedImageBuilder
         void EndPhase(string name)
         {
             metrics.PhaseSeconds[name] = Math.Round(clock.Elapsed.TotalSeconds, 3);
+            if (name is "components" or "plan") CollectWhatThePhaseLeft(tree);
             metrics.PhaseMemory[name] = MemorySample.Now();
             clock.Restart();
         }
 
         // The tree is read by now: this is what its metadata costs.
+        CollectWhatThePhaseLeft(tree);
         metrics.PhaseMemory["scan"] = MemorySample.Now();
         if (options.MaxLayers < 1) throw new TreechunkException("--max-layers must be at least 1");
         var level = options.CompressionLevel ?? LayerCompression.DefaultLevel(options.Compression);
@@ -203,41 +222,47 @@ public static class ChunkedImageBuilder
         var layerOf = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < plan.Layers.Count; i++)
             foreach (var c in plan.Layers[i].Components) layerOf[c] = i;
-        var result = new List<TreeEntry>[plan.Layers.Count];
-        for (int i = 0; i < result.Length; i++) result[i] = [];
         var entries = tree.Entries;
-        for (int i = 0; i < entries.Count; i++) result[layerOf[components.ComponentOfEntry[i]]].Add(entries[i]);
+        var own = new List<int>[plan.Layers.Count];
+        for (int i = 0; i < own.Length; i++) own[i] = [];
+        // Each layer's entries by position in the tree, and the position of every directory:
+        // the tree is in path order, so a layer is sorted by position (no path kept per entry).
+        var dirIndex = new Dictionary<TreeEntry, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < entries.Count; i++)
+        {
+            own[layerOf[components.ComponentOfEntry[i]]].Add(i);
+            if (entries[i].Type == EntryType.Directory) dirIndex[entries[i]] = i;
+        }
 
         // Then each layer on its own gets its entries' ancestors, so the set of directories
         // already added is one layer's directories at a time (a set of every path of every
         // layer, alive together, was tens of bytes per entry on a big tree).
-        for (int layer = 0; layer < result.Length; layer++)
+        var result = new List<TreeEntry>[own.Length];
+        for (int layer = 0; layer < own.Length; layer++)
         {
-            // Paths are made once per entry of this layer and sorted by (entries in compact form
-            // would make theirs on every comparison), then dropped with the layer's set.
-            var own = result[layer];
-            var withParents = new List<(string Path, TreeEntry Entry)>(own.Count + 16);
+            var withParents = new List<(int Index, TreeEntry Entry)>(own[layer].Count + 16);
             // The layer's directories so far; it holds the ancestors of each, so the walk up from
             // an entry stops at the first directory already there.
             var dirs = new HashSet<TreeEntry>(ReferenceEqualityComparer.Instance);
-            foreach (var e in own)
+            foreach (var i in own[layer])
             {
+                var e = entries[i];
                 var path = e.Path;
                 var at = e;
                 for (int slash = path.LastIndexOf('/'); slash > 0; slash = path.LastIndexOf('/', slash - 1))
                 {
                     // An entry in compact form knows its directory's entry; others find it by path.
                     var dir = at.DirectoryEntry ?? tree.Find(path.AsSpan(0, slash));
-                    if (dir is not { Type: EntryType.Directory })
+                    if (dir is not { Type: EntryType.Directory } || !dirIndex.TryGetValue(dir, out var d))
                         throw new TreechunkException($"{Posix.FileNames.Display(path)}: parent {Posix.FileNames.Display(path[..slash])} is not a directory in the tree");
                     if (!dirs.Add(dir)) break;
-                    withParents.Add((path[..slash], Filter(dir, keepSelinux)));
+                    withParents.Add((d, Filter(dir, keepSelinux)));
                     at = dir;
                 }
                 // A directory may already be there as an earlier entry's ancestor; other paths are unique.
-                if (e.Type != EntryType.Directory || dirs.Add(e)) withParents.Add((path, Filter(e, keepSelinux)));
+                if (e.Type != EntryType.Directory || dirs.Add(e)) withParents.Add((i, Filter(e, keepSelinux)));
             }
-            withParents.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+            withParents.Sort((a, b) => a.Index.CompareTo(b.Index));
             var sorted = new List<TreeEntry>(withParents.Count);
             foreach (var (_, e) in withParents) sorted.Add(e);
             result[layer] = sorted;
