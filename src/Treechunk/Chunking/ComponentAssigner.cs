@@ -229,8 +229,8 @@ public static class ComponentAssigner
                 // siblings like "a-b" next to "a/"), so the scan ends at the first that does not.
                 var path = e.Path;
                 var below = path + "/";
-                for (int j = at + 1; j < entries.Count && PathStartsWith(entries[j], path); j++)
-                    if (owner[j] is { } o && PathStartsWith(entries[j], below))
+                for (int j = at + 1; j < entries.Count && entries[j].PathStartsWith(path); j++)
+                    if (owner[j] is { } o && entries[j].PathStartsWith(below))
                     {
                         taker = o;
                         break;
@@ -244,24 +244,6 @@ public static class ComponentAssigner
             }
         }
         return left;
-    }
-
-    /// <summary>Whether an entry's path starts with <paramref name="prefix"/>, without making the path.</summary>
-    private static bool PathStartsWith(TreeEntry e, string prefix)
-    {
-        int length = e.PathLength;
-        if (length < prefix.Length) return false;
-        char[]? rented = length > 512 ? System.Buffers.ArrayPool<char>.Shared.Rent(length) : null;
-        try
-        {
-            Span<char> buffer = (rented ?? stackalloc char[length])[..length];
-            e.WritePath(buffer);
-            return buffer.StartsWith(prefix, StringComparison.Ordinal);
-        }
-        finally
-        {
-            if (rented != null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
-        }
     }
 
     // A class, not a tuple: see DirectoryTree.RawEntry.

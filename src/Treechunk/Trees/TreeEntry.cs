@@ -149,37 +149,26 @@ public sealed record TreeEntry
     {
         if (a._path != null && b._path != null) return string.CompareOrdinal(a._path, b._path);
         if (ReferenceEquals(a, b)) return 0;
-        int la = a.PathLength, lb = b.PathLength;
-        char[]? rented = la + lb > 1024 ? System.Buffers.ArrayPool<char>.Shared.Rent(la + lb) : null;
-        try
-        {
-            Span<char> buffer = rented ?? stackalloc char[la + lb];
-            a.WritePath(buffer[..la]);
-            b.WritePath(buffer.Slice(la, lb));
-            return buffer[..la].SequenceCompareTo(buffer.Slice(la, lb));
-        }
-        finally
-        {
-            if (rented != null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
-        }
+        using var pa = new PathChars(a, stackalloc char[PathChars.StackLength]);
+        using var pb = new PathChars(b, stackalloc char[PathChars.StackLength]);
+        return pa.Span.SequenceCompareTo(pb.Span);
     }
 
     /// <summary>The same hash as <c>string.GetHashCode(ReadOnlySpan&lt;char&gt;)</c> of <see cref="Path"/>.</summary>
     public int PathHashCode()
     {
         if (_path != null) return string.GetHashCode(_path.AsSpan());
-        int length = PathLength;
-        char[]? rented = length > 512 ? System.Buffers.ArrayPool<char>.Shared.Rent(length) : null;
-        try
-        {
-            Span<char> buffer = (rented ?? stackalloc char[length])[..length];
-            WritePath(buffer);
-            return string.GetHashCode(buffer);
-        }
-        finally
-        {
-            if (rented != null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
-        }
+        using var path = new PathChars(this, stackalloc char[PathChars.StackLength]);
+        return string.GetHashCode(path.Span);
+    }
+
+    /// <summary>Whether <see cref="Path"/> starts with <paramref name="prefix"/> (ordinal), without making the path.</summary>
+    public bool PathStartsWith(ReadOnlySpan<char> prefix)
+    {
+        if (_path != null) return _path.AsSpan().StartsWith(prefix, StringComparison.Ordinal);
+        if (PathLength < prefix.Length) return false;
+        using var path = new PathChars(this, stackalloc char[PathChars.StackLength]);
+        return path.Span.StartsWith(prefix, StringComparison.Ordinal);
     }
 
     private string Compose() => string.Create(PathLength, this, static (span, e) => e.WritePath(span));
@@ -194,4 +183,30 @@ public sealed record TreeEntry
             (other._path != null ? PathEquals(other._path) : _path != null ? other.PathEquals(_path) : ComparePaths(this, other) == 0));
 
     public override int GetHashCode() => HashCode.Combine(PathHashCode(), Type, Size, MTime);
+}
+
+/// <summary>
+/// An entry's path written out as characters, in the caller's stack buffer when it fits and in a
+/// pooled array when not: the one place the compact form is spelled out for a comparison.
+/// </summary>
+internal ref struct PathChars
+{
+    public const int StackLength = 256;
+    private char[]? _rented;
+
+    public ReadOnlySpan<char> Span { get; }
+
+    public PathChars(TreeEntry entry, Span<char> stack)
+    {
+        int length = entry.PathLength;
+        var buffer = length <= stack.Length ? stack[..length] : (_rented = System.Buffers.ArrayPool<char>.Shared.Rent(length)).AsSpan(0, length);
+        entry.WritePath(buffer);
+        Span = buffer;
+    }
+
+    public void Dispose()
+    {
+        if (_rented != null) System.Buffers.ArrayPool<char>.Shared.Return(_rented);
+        _rented = null;
+    }
 }
