@@ -86,29 +86,36 @@ PY
   done
   rm -rf "$o"
 
-  # container-encapsulate of an OSTree commit of the same tree, against the directory build.
-  repo="$out/repo-$size"
-  if [ ! -f "$repo.done" ] || [ "$(cat "$repo.done")" != "$tree" ]; then
-    log "$size: committing the tree to an archive repo"
-    rm -rf "$repo"
-    "$cli" ostree init --repo "$repo" --mode archive >/dev/null
-    "$cli" ostree commit --repo "$repo" --branch bench/scale --timestamp 0 "$tree" >/dev/null
-    echo "$tree" > "$repo.done"
-  fi
-  log "$size: container-encapsulate against build-chunked-oci (alternating, $runs runs)"
-  python3 bench/interleave.py --warmup "$warmup" --runs "$runs" --prepare "rm -rf '$out/enc-a' '$out/enc-b'" \
+  # container-encapsulate of an OSTree commit of the same tree, against the directory build:
+  # from an archive repo (content zlib-compressed, so every byte is inflated) and from a
+  # bare-user repo (content as plain files, like the directory; rpm-ostree's compose repo).
+  for mode in archive bare-user; do
+    repo="$out/repo-$size-$mode"
+    if [ ! -f "$repo.done" ] || [ "$(cat "$repo.done")" != "$tree" ]; then
+      log "$size: committing the tree to a $mode repo"
+      rm -rf "$repo"
+      "$cli" ostree init --repo "$repo" --mode "$mode" >/dev/null
+      "$cli" ostree commit --repo "$repo" --branch bench/scale --timestamp 0 "$tree" >/dev/null
+      echo "$tree" > "$repo.done"
+    fi
+  done
+  log "$size: container-encapsulate (archive, bare-user) against build-chunked-oci (alternating, $runs runs)"
+  python3 bench/interleave.py --warmup "$warmup" --runs "$runs" --prepare "rm -rf '$out/enc-a' '$out/enc-u' '$out/enc-b'" \
     --export-json "$out/timing-$size-encap.json" \
-    "encapsulate" "'$cli' compose container-encapsulate --repo '$repo' --compression zstd bench/scale oci:'$out/enc-a'" \
+    "archive" "'$cli' compose container-encapsulate --repo '$out/repo-$size-archive' --compression zstd bench/scale oci:'$out/enc-a'" \
+    "bare-user" "'$cli' compose container-encapsulate --repo '$out/repo-$size-bare-user' --compression zstd bench/scale oci:'$out/enc-u'" \
     "directory" "'$cli' compose build-chunked-oci --rootfs '$tree' --compression zstd --output oci:'$out/enc-b'"
   encap_rows+=("$(python3 - "$out/timing-$size-encap.json" "$size" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-a, b = r["encapsulate"], r["directory"]
-ratio = a["mean"] / b["mean"]
-print(f"| {sys.argv[2]} | {a['mean']:.2f} ± {a['stddev']:.2f} | {b['mean']:.2f} ± {b['stddev']:.2f} | {ratio:.2f}x | <= 1.1x | {'PASS' if ratio <= 1.1 else 'FAIL'} | {a['max_rss_kb'] / 1024:.0f} |")
+b = r["directory"]
+for mode in ("archive", "bare-user"):
+    a = r[mode]
+    ratio = a["mean"] / b["mean"]
+    print(f"| {sys.argv[2]} | {mode} | {a['mean']:.2f} ± {a['stddev']:.2f} | {b['mean']:.2f} ± {b['stddev']:.2f} | {ratio:.2f}x | <= 1.1x | {'PASS' if ratio <= 1.1 else 'FAIL'} | {a['max_rss_kb'] / 1024:.0f} |")
 PY
 )")
-  rm -rf "$out/enc-a" "$out/enc-b"
+  rm -rf "$out/enc-a" "$out/enc-u" "$out/enc-b"
 done
 
 # Before the first layer: process start to the first layer's start, on the smallest tree.
@@ -143,8 +150,8 @@ fi
   echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "| tree | container-encapsulate s | build-chunked-oci --rootfs s | ratio | target | result | encapsulate peak RSS MB |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| tree | repo mode | container-encapsulate s | build-chunked-oci --rootfs s | ratio | target | result | encapsulate peak RSS MB |"
+  echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${encap_rows[@]}"
   echo
   python3 - "$out" $sizes <<'PY'

@@ -13,9 +13,11 @@ public sealed class CommitTree : ITree
     private readonly OstreeRepo _repo;
     private readonly List<TreeEntry> _entries;
     private readonly PathIndex _byPath;
-    // Path -> content checksum for files, dirtree checksum for directories.
-    private readonly Dictionary<string, string> _checksums;
-    private readonly Dictionary<string, string> _metaChecksums;
+    // By entry (reference): the content object of each file and symlink, the dirtree and
+    // dirmeta of each directory. Entries are in compact form and checksums 32 bytes, so a
+    // commit of half a million files holds no path and no hex string per entry.
+    private readonly Dictionary<TreeEntry, ObjectChecksum> _contents;
+    private readonly Dictionary<TreeEntry, (ObjectChecksum Tree, ObjectChecksum Meta)> _dirs;
 
     public string Description { get; }
     public IReadOnlyList<TreeEntry> Entries => _entries;
@@ -25,16 +27,16 @@ public sealed class CommitTree : ITree
     /// <summary>The root directory's metadata, which the tree model has no entry for.</summary>
     public DirMeta RootMeta { get; }
 
-    private CommitTree(OstreeRepo repo, string rev, string checksum, OstreeCommit commit, DirMeta rootMeta,
-        List<TreeEntry> entries, Dictionary<string, string> checksums, Dictionary<string, string> metaChecksums)
+    private CommitTree(OstreeRepo repo, string rev, string checksum, OstreeCommit commit, DirMeta rootMeta, List<TreeEntry> entries,
+        Dictionary<TreeEntry, ObjectChecksum> contents, Dictionary<TreeEntry, (ObjectChecksum, ObjectChecksum)> dirs)
     {
         _repo = repo;
         CommitChecksum = checksum;
         Commit = commit;
         RootMeta = rootMeta;
         _entries = entries;
-        _checksums = checksums;
-        _metaChecksums = metaChecksums;
+        _contents = contents;
+        _dirs = dirs;
         _byPath = new PathIndex(entries);
         Description = rev == checksum ? $"{repo.Path}@{checksum}" : $"{repo.Path}@{rev} ({checksum})";
     }
@@ -50,86 +52,98 @@ public sealed class CommitTree : ITree
             return m;
         }
         var rootMeta = Meta(commit.RootMeta);
-        var entries = new List<TreeEntry>();
-        var checksums = new Dictionary<string, string>(StringComparer.Ordinal) { [""] = commit.RootTree };
-        var metaChecksums = new Dictionary<string, string>(StringComparer.Ordinal) { [""] = commit.RootMeta };
+        var interned = new Dictionary<string, string>(StringComparer.Ordinal);
+        string Intern(string name)
+        {
+            if (!interned.TryGetValue(name, out var shared)) interned[name] = shared = name;
+            return shared;
+        }
+        var contents = new Dictionary<TreeEntry, List<Listed>>(ReferenceEqualityComparer.Instance);
+        var dirs = new Dictionary<TreeEntry, (ObjectChecksum, ObjectChecksum)>(ReferenceEqualityComparer.Instance);
+        var files = new List<Listed>();
+        List<Listed> top = [];
         var names = new HashSet<string>(StringComparer.Ordinal);
-        var files = new List<FileRef>();
         // Level by level, each level's dirtrees read (and verified) in parallel.
-        List<FileRef> level = [new FileRef("", commit.RootTree)];
+        List<(TreeEntry? Dir, string Tree)> level = [(null, commit.RootTree)];
         while (level.Count > 0)
         {
-            var trees = ReadAll(level, d => repo.ReadDirTree(d.Checksum));
-            var next = new List<FileRef>();
+            var trees = ReadAll(level, d => repo.ReadDirTree(d.Tree));
+            var next = new List<(TreeEntry?, string)>();
             for (int i = 0; i < level.Count; i++)
             {
                 var (dir, treeChecksum) = level[i];
                 var tree = trees[i];
+                var listed = new List<Listed>(tree.Files.Count + tree.Dirs.Count);
+                if (dir == null) top = listed;
+                else contents[dir] = listed;
                 names.Clear();
-                string Child(string name)
-                {
-                    if (!names.Add(name))
-                        throw new OstreeObjectException(repo.Path, treeChecksum, ObjectType.DirTree, repo.Mode, ObjectProblem.Corrupt, $"lists '{name}' twice");
-                    return dir.Length == 0 ? name : dir + "/" + name;
-                }
+                string Child(string name) =>
+                    names.Add(name)
+                        ? Intern(name)
+                        : throw new OstreeObjectException(repo.Path, treeChecksum, ObjectType.DirTree, repo.Mode, ObjectProblem.Corrupt, $"lists '{name}' twice");
                 foreach (var f in tree.Files)
                 {
-                    var path = Child(f.Name);
-                    checksums[path] = f.Checksum;
-                    files.Add(new FileRef(path, f.Checksum));
+                    var file = new Listed(dir, Child(f.Name), ObjectChecksum.Parse(f.Checksum));
+                    listed.Add(file);
+                    files.Add(file);
                 }
                 foreach (var d in tree.Dirs)
                 {
-                    var path = Child(d.Name);
                     var m = Meta(d.MetaChecksum);
-                    checksums[path] = d.TreeChecksum;
-                    metaChecksums[path] = d.MetaChecksum;
-                    entries.Add(new TreeEntry
+                    var entry = new TreeEntry(dir, Child(d.Name), EntryType.Directory, (int)(m.Mode & 0xFFF))
                     {
-                        Path = path,
-                        Type = EntryType.Directory,
-                        Mode = (int)(m.Mode & 0xFFF),
                         Uid = (int)m.Uid,
                         Gid = (int)m.Gid,
                         Xattrs = Sorted(m.Xattrs),
-                    });
-                    next.Add(new FileRef(path, d.TreeChecksum));
+                    };
+                    dirs[entry] = (ObjectChecksum.Parse(d.TreeChecksum), ObjectChecksum.Parse(d.MetaChecksum));
+                    listed.Add(new Listed(dir, entry.Name, default) { Entry = entry });
+                    next.Add((entry, d.TreeChecksum));
                 }
             }
             level = next;
         }
-        // File headers (mode, owner, xattrs, size) need each content object opened and its header
-        // parsed: the bulk of opening a commit, so it runs in parallel. Equal checksums mean
+        // File headers (mode, owner, xattrs, size) need each content object's header read (the
+        // object opened in an archive repo, its inode and xattrs in a bare one): the bulk of
+        // opening a commit, so it runs in parallel. Equal checksums mean
         // equal headers (the header is hashed), so each object is opened once.
-        var unique = files.Select(f => f.Checksum).Distinct(StringComparer.Ordinal).ToList();
+        var unique = files.Select(f => f.Checksum).Distinct().ToList();
         var read = ReadAll(unique, c =>
         {
-            using var obj = repo.OpenContent(c);
-            return new ContentInfo(obj.Header, obj.Size);
+            var (header, size) = repo.ReadContentHeader(c.ToString());
+            return new ContentInfo(header, size, Sorted(header.Xattrs));
         });
-        var headers = new Dictionary<string, ContentInfo>(unique.Count, StringComparer.Ordinal);
-        for (int i = 0; i < unique.Count; i++) headers[unique[i]] = read[i]!;
+        var headers = new Dictionary<ObjectChecksum, ContentInfo>(unique.Count);
+        for (int i = 0; i < unique.Count; i++) headers[unique[i]] = read[i];
+        var byEntry = new Dictionary<TreeEntry, ObjectChecksum>(files.Count, ReferenceEqualityComparer.Instance);
         foreach (var f in files)
         {
-            var (h, size) = headers[f.Checksum];
-            entries.Add(new TreeEntry
+            var (h, size, xattrs) = headers[f.Checksum];
+            f.Entry = new TreeEntry(f.Directory, f.Name, h.IsSymlink ? EntryType.Symlink : EntryType.Regular, (int)(h.Mode & 0xFFF))
             {
-                Path = f.Path,
-                Type = h.IsSymlink ? EntryType.Symlink : EntryType.Regular,
-                Mode = (int)(h.Mode & 0xFFF),
                 Uid = (int)h.Uid,
                 Gid = (int)h.Gid,
                 Size = h.IsSymlink ? 0 : size,
                 LinkTarget = h.IsSymlink ? h.SymlinkTarget : null,
-                Xattrs = Sorted(h.Xattrs),
-            });
+                Xattrs = xattrs,
+            };
+            byEntry[f.Entry] = f.Checksum;
         }
 
-        entries.Sort((a, b) => TreePaths.Comparer.Compare(a.Path, b.Path));
-        return new CommitTree(repo, rev, checksum, commit, rootMeta, entries, checksums, metaChecksums);
+        var entries = new List<TreeEntry>(files.Count + dirs.Count);
+        foreach (var l in PathOrder.Walk(top, l => l.Entry!, l => contents.GetValueOrDefault(l.Entry!)))
+            entries.Add(l.Entry!);
+        return new CommitTree(repo, rev, checksum, commit, rootMeta, entries, byEntry, dirs);
     }
 
-    private sealed record FileRef(string Path, string Checksum);
+    /// <summary>A name a dirtree lists, before its entry exists (a file's needs its content header).</summary>
+    private sealed class Listed(TreeEntry? directory, string name, ObjectChecksum checksum)
+    {
+        public TreeEntry? Directory => directory;
+        public string Name => name;
+        public ObjectChecksum Checksum => checksum;
+        public TreeEntry? Entry;
+    }
 
     /// <summary>
     /// Reads objects in parallel, results in input order. On failure it throws the error of the
@@ -148,7 +162,7 @@ public sealed class CommitTree : ITree
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
         return results;
     }
-    private sealed record ContentInfo(FileHeader Header, long Size);
+    private sealed record ContentInfo(FileHeader Header, long Size, IReadOnlyList<KeyValuePair<string, byte[]>> Xattrs);
 
     private static IReadOnlyList<KeyValuePair<string, byte[]>> Sorted(IReadOnlyList<KeyValuePair<string, byte[]>> xattrs) =>
         xattrs.Count <= 1 ? xattrs : xattrs.OrderBy(x => x.Key, StringComparer.Ordinal).ToList();
@@ -158,24 +172,33 @@ public sealed class CommitTree : ITree
     public TreeEntry? Find(ReadOnlySpan<char> path) => _byPath.Find(path);
 
     /// <summary>The content object of a regular file or symlink.</summary>
-    public string ContentChecksum(TreeEntry entry) => ContentChecksum(entry.Path);
+    public string ContentChecksum(TreeEntry entry) => ContentOf(entry).ToString();
 
     public string ContentChecksum(string path) =>
-        _byPath.TryGetValue(path, out var e) && e.Type != EntryType.Directory
-            ? _checksums[path]
+        _byPath.Find(path) is { } e && _contents.TryGetValue(e, out var c)
+            ? c.ToString()
             : throw new ArgumentException($"'{path}' is not a file of commit {CommitChecksum}", nameof(path));
 
     /// <summary>A directory's dirtree and dirmeta checksums; "" is the root.</summary>
-    public (string Tree, string Meta) DirChecksums(string path) =>
-        _metaChecksums.TryGetValue(path, out var meta)
-            ? (_checksums[path], meta)
+    public (string Tree, string Meta) DirChecksums(string path)
+    {
+        if (path.Length == 0) return (Commit.RootTree, Commit.RootMeta);
+        return _byPath.Find(path) is { } e && _dirs.TryGetValue(e, out var d)
+            ? (d.Tree.ToString(), d.Meta.ToString())
             : throw new ArgumentException($"'{path}' is not a directory of commit {CommitChecksum}", nameof(path));
+    }
 
     public Stream OpenContent(TreeEntry entry)
     {
         if (entry.Type != EntryType.Regular) throw new ArgumentException($"{entry.Path} is not a regular file", nameof(entry));
-        return _repo.OpenContent(ContentChecksum(entry.Path)).Content;
+        return _repo.OpenContent(ContentOf(entry).ToString()).Content;
     }
+
+    // This tree's own entries are found by reference; an equal entry from elsewhere by its path.
+    private ObjectChecksum ContentOf(TreeEntry entry) =>
+        _contents.TryGetValue(entry, out var c) || _byPath.Find(entry.Path) is { } own && _contents.TryGetValue(own, out c)
+            ? c
+            : throw new ArgumentException($"'{entry.Path}' is not a file of commit {CommitChecksum}", nameof(entry));
 
     public void Dispose() { }
 }

@@ -48,9 +48,11 @@ public static class OstreeObjects
         return Convert.FromHexString(checksum);
     }
 
+    private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
+
     public static void ValidateChecksum(string checksum)
     {
-        if (checksum.Length != 64 || !checksum.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f'))
+        if (checksum.Length != 64 || checksum.AsSpan().ContainsAnyExcept(LowerHex))
             throw new TreechunkException($"invalid OSTree checksum '{checksum}'");
     }
 

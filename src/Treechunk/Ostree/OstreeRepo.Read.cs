@@ -159,16 +159,28 @@ public sealed partial class OstreeRepo
     /// Opens a content object. Its header is read (and for a symlink verified) now; the content
     /// is verified as it is streamed, when the last byte has been read.
     /// </summary>
-    public ContentObject OpenContent(string checksum)
+    public ContentObject OpenContent(string checksum) => Open(checksum, headerOnly: false);
+
+    /// <summary>
+    /// A content object's header and size, read without opening its content where the mode
+    /// allows (bare modes keep the header in the inode and its xattrs): what listing a commit
+    /// needs of every object. A symlink's header is verified as in <see cref="OpenContent"/>.
+    /// </summary>
+    public (FileHeader Header, long Size) ReadContentHeader(string checksum)
     {
-        OstreeObjects.ValidateChecksum(checksum);
+        using var obj = Open(checksum, headerOnly: true);
+        return (obj.Header, obj.Size);
+    }
+
+    private ContentObject Open(string checksum, bool headerOnly)
+    {
         var path = ObjectPath(checksum, ObjectType.File);
         return Mode switch
         {
-            RepoMode.Archive => OpenArchive(checksum, path),
-            RepoMode.Bare => OpenBare(checksum, path),
-            RepoMode.BareUser => OpenBareUser(checksum, path),
-            _ => OpenBareUserOnly(checksum, path),
+            RepoMode.Archive => OpenArchive(checksum, path, headerOnly),
+            RepoMode.Bare => OpenBare(checksum, path, headerOnly),
+            RepoMode.BareUser => OpenBareUser(checksum, path, headerOnly),
+            _ => OpenBareUserOnly(checksum, path, headerOnly),
         };
     }
 
@@ -194,7 +206,7 @@ public sealed partial class OstreeRepo
     private LibC.FileStatus StatObject(string checksum, string path) =>
         LibC.TryLStat(path) ?? throw Problem(checksum, ObjectType.File, ObjectProblem.Missing, "");
 
-    private ContentObject OpenArchive(string checksum, string path)
+    private ContentObject OpenArchive(string checksum, string path, bool headerOnly)
     {
         var fs = OpenObjectStream(checksum, path);
         try
@@ -217,6 +229,11 @@ public sealed partial class OstreeRepo
                 return Symlink(checksum, header);
             }
             if (size > long.MaxValue) throw Corrupt(checksum, $"impossible size {size}");
+            if (headerOnly)
+            {
+                fs.Dispose();
+                return new ContentObject(checksum, header, (long)size, Stream.Null);
+            }
             return new ContentObject(checksum, header, (long)size, new ContentStream(this, checksum, header, (long)size, fs, compressed: true));
         }
         catch
@@ -226,7 +243,7 @@ public sealed partial class OstreeRepo
         }
     }
 
-    private ContentObject OpenBare(string checksum, string path)
+    private ContentObject OpenBare(string checksum, string path, bool headerOnly)
     {
         var st = StatObject(checksum, path);
         if (st.IsSymlink)
@@ -235,6 +252,7 @@ public sealed partial class OstreeRepo
             return Symlink(checksum, header);
         }
         if (!st.IsRegular) throw Corrupt(checksum, $"is neither a regular file nor a symlink (mode 0{Convert.ToString(st.Mode, 8)})");
+        if (headerOnly) return new ContentObject(checksum, new FileHeader(st.Uid, st.Gid, st.Mode, "", LibC.ListXattrs(path)), st.Size, Stream.Null);
         var fs = OpenObjectStream(checksum, path);
         try
         {
@@ -253,7 +271,7 @@ public sealed partial class OstreeRepo
     /// bare-user objects are always plain files the repo's user owns; the committed owner, mode
     /// and xattrs live in user.ostreemeta, and a symlink is a file holding its target.
     /// </summary>
-    private ContentObject OpenBareUser(string checksum, string path)
+    private ContentObject OpenBareUser(string checksum, string path, bool headerOnly)
     {
         var st = StatObject(checksum, path);
         if (!st.IsRegular) throw Corrupt(checksum, "is not a regular file, as every bare-user object must be");
@@ -261,6 +279,12 @@ public sealed partial class OstreeRepo
                   ?? throw Corrupt(checksum, $"has no {BareUserMetaXattr} xattr holding its owner and mode");
         // Same shape as a dirmeta: (uuua(ayay)), integers big-endian.
         var meta = ParseHeader(checksum, () => DirMeta.Parse(raw));
+        if (headerOnly && (meta.Mode & FileHeader.TypeMask) != FileHeader.Symlink)
+        {
+            var onlyHeader = new FileHeader(meta.Uid, meta.Gid, meta.Mode, "", meta.Xattrs);
+            CheckFileType(checksum, onlyHeader);
+            return new ContentObject(checksum, onlyHeader, st.Size, Stream.Null);
+        }
         var fs = OpenObjectStream(checksum, path);
         try
         {
@@ -290,11 +314,12 @@ public sealed partial class OstreeRepo
     }
 
     /// <summary>bare-user-only keeps no owner and no xattrs: commits into it canonicalise them to 0 and none.</summary>
-    private ContentObject OpenBareUserOnly(string checksum, string path)
+    private ContentObject OpenBareUserOnly(string checksum, string path, bool headerOnly)
     {
         var st = StatObject(checksum, path);
         if (st.IsSymlink) return Symlink(checksum, new FileHeader(0, 0, st.Mode, ReadLink(path), []));
         if (!st.IsRegular) throw Corrupt(checksum, $"is neither a regular file nor a symlink (mode 0{Convert.ToString(st.Mode, 8)})");
+        if (headerOnly) return new ContentObject(checksum, new FileHeader(0, 0, st.Mode, "", []), st.Size, Stream.Null);
         var fs = OpenObjectStream(checksum, path);
         try
         {

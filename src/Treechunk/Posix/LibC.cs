@@ -307,6 +307,17 @@ public static unsafe partial class LibC
         var zn = Z(name);
         fixed (byte* p = z)
         fixed (byte* n = zn)
+        {
+            // Most values are small: one call into a stack buffer, sized by a second only when not.
+            Span<byte> small = stackalloc byte[256];
+            fixed (byte* b = small)
+            {
+                nint got = lgetxattr(p, n, b, small.Length);
+                if (got >= 0) return small[..(int)got].ToArray();
+                int error = Marshal.GetLastPInvokeError();
+                if (error == ENODATA) return null;
+                if (error != ERANGE) throw Error($"cannot read xattr {name} of", path);
+            }
             while (true)
             {
                 nint size = lgetxattr(p, n, null, 0);
@@ -324,6 +335,7 @@ public static unsafe partial class LibC
                     return got == value.Length ? value : value[..(int)got];
                 }
             }
+        }
     }
 
     public static void SetXattr(string path, string name, byte[] value)

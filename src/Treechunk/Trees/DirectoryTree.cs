@@ -77,7 +77,7 @@ public sealed class DirectoryTree : ITree
         // The first path of a multiply-linked inode in sort order carries the data.
         var firstPath = new Dictionary<InodeId, string>();
         var entries = new List<TreeEntry>(count);
-        foreach (var (entry, dev, ino, nlink) in InPathOrder(top, children))
+        foreach (var (entry, dev, ino, nlink) in PathOrder.Walk(top, r => r.Entry, r => children.GetValueOrDefault(r.Entry)))
         {
             if (entry.Type == EntryType.Regular && nlink > 1)
             {
@@ -92,57 +92,6 @@ public sealed class DirectoryTree : ITree
             entries.Add(entry);
         }
         return new DirectoryTree(root, entries);
-    }
-
-    /// <summary>
-    /// Every entry in ordinal order of its full path, from each directory's entries alone. Under
-    /// a directory, an entry's path is its name and the paths of its contents start with its
-    /// name and '/'; ordering the names and the "name/" keys of the subdirectories together, and
-    /// putting each subdirectory's contents at its key, gives the order of the full paths ("a",
-    /// "a-b", "a/x": '-' sorts before '/'), with no path string made.
-    /// </summary>
-    private static IEnumerable<RawEntry> InPathOrder(List<RawEntry> top, Dictionary<TreeEntry, List<RawEntry>> children)
-    {
-        var stack = new Stack<(OrderItem[] Items, int Next)>();
-        stack.Push((Items(top), 0));
-        while (stack.Count > 0)
-        {
-            var (items, next) = stack.Pop();
-            if (next == items.Length) continue;
-            stack.Push((items, next + 1));
-            var item = items[next];
-            if (!item.Contents) yield return item.Raw;
-            else if (children.TryGetValue(item.Raw.Entry, out var inside)) stack.Push((Items(inside), 0));
-        }
-    }
-
-    private static OrderItem[] Items(List<RawEntry> entries)
-    {
-        var items = new List<OrderItem>(entries.Count + entries.Count / 4);
-        foreach (var r in entries)
-        {
-            items.Add(new OrderItem(r, false));
-            if (r.Entry.Type == EntryType.Directory) items.Add(new OrderItem(r, true));
-        }
-        var array = items.ToArray();
-        Array.Sort(array, OrderItem.Compare);
-        return array;
-    }
-
-    /// <summary>An entry (its name as the key) or a directory's contents (key: its name and '/').</summary>
-    private sealed record OrderItem(RawEntry Raw, bool Contents)
-    {
-        public static int Compare(OrderItem a, OrderItem b)
-        {
-            string x = a.Raw.Entry.Name, y = b.Raw.Entry.Name;
-            int lx = x.Length + (a.Contents ? 1 : 0), ly = y.Length + (b.Contents ? 1 : 0);
-            for (int i = 0, n = Math.Min(lx, ly); i < n; i++)
-            {
-                char cx = i < x.Length ? x[i] : '/', cy = i < y.Length ? y[i] : '/';
-                if (cx != cy) return cx - cy;
-            }
-            return lx - ly;
-        }
     }
 
     // Classes, not structs: framework collections of reference types share precompiled code,

@@ -61,6 +61,9 @@ public class OstreeReadTests : IClassFixture<OstreeReadTests.Repos>
         Write("usr/lib/big.bin", big);
         Text("usr/share/doc/readme", string.Concat(Enumerable.Repeat("compressible line\n", 2000)));
         Text("usr/share/empty-file", "");
+        // Siblings that sort between a directory's name and its contents ('-' and '.' before '/').
+        Text("usr/share/doc-extra", "x\n");
+        Text("usr/share/doc.txt", "y\n");
         Text("usr/share/data/a", "linked content\n");
         Proc.Check("ln", Path.Join(root, "usr/share/data/a"), Path.Join(root, "usr/share/data/b"));
         Directory.CreateDirectory(Path.Join(root, "empty"));
@@ -222,7 +225,7 @@ public class OstreeReadTests : IClassFixture<OstreeReadTests.Repos>
                     break;
             }
         }
-        Assert.Equal(9, files);
+        Assert.Equal(11, files);
         // Nothing in the checkout that the tree lacks.
         var onDisk = Directory.EnumerateFileSystemEntries(checkout, "*", SearchOption.AllDirectories).Select(p => Path.GetRelativePath(checkout, p)).Order(StringComparer.Ordinal);
         Assert.Equal(onDisk, tree.Entries.Select(e => e.Path));
