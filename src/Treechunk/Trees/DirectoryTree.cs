@@ -148,8 +148,10 @@ public sealed class DirectoryTree : ITree
                 DevMinor = (int)st.RdevMinor,
                 MTime = st.MTime,
                 Xattrs = LibC.ListXattrs(full),
-                InodeKey = st.Inode,
-                LinkCount = (int)st.Nlink,
+                // Only a file with further links has an inode identity worth keeping (and the
+                // memory for it): a directory's link count says nothing about hardlinks.
+                InodeKey = type == EntryType.Regular && st.Nlink > 1 ? st.Inode : 0,
+                LinkCount = type == EntryType.Regular ? (int)st.Nlink : 1,
             };
             result.Add(new RawEntry(entry, st.Device, st.Inode, st.Nlink));
         }

@@ -28,10 +28,12 @@ public enum EntryType
 /// </remarks>
 public sealed record TreeEntry
 {
-    private readonly string? _path;
-    // Compact form: the directory this entry is in (null at the root) and its name.
+    // The path when _directory is null; else (compact form) the name within _directory. An
+    // entry at the root is the same either way: its name is its path.
+    private readonly string _text = "";
     private readonly TreeEntry? _directory;
-    private readonly string? _name;
+    // Fields most entries leave at their defaults, shared until one is set: 80 bytes an entry.
+    private readonly Uncommon _uncommon = Uncommon.Default;
 
     public TreeEntry() { }
 
@@ -43,47 +45,52 @@ public sealed record TreeEntry
 #pragma warning restore CS8618
     {
         _directory = directory;
-        _name = name;
+        _text = name;
         Type = type;
         Mode = mode;
     }
 
     public required string Path
     {
-        get => _path ?? Compose();
+        get => _directory == null ? _text : Compose();
         init
         {
-            _path = value;
+            _text = value;
             _directory = null;
-            _name = null;
         }
     }
 
     public required EntryType Type { get; init; }
     /// <summary>Permission bits including setuid, setgid and sticky (the low 12 bits of st_mode).</summary>
     public required int Mode { get; init; }
-    public int Uid { get; init; }
-    public int Gid { get; init; }
+    public int Uid { get => _uncommon.Uid; init { if (value != _uncommon.Uid) _uncommon = _uncommon with { Uid = value }; } }
+    public int Gid { get => _uncommon.Gid; init { if (value != _uncommon.Gid) _uncommon = _uncommon with { Gid = value }; } }
     /// <summary>Content size of a regular file; 0 for everything else.</summary>
     public long Size { get; init; }
     /// <summary>Symlink target, or for a hardlink the tree path of the first link of the inode.</summary>
     public string? LinkTarget { get; init; }
-    public int DevMajor { get; init; }
-    public int DevMinor { get; init; }
+    public int DevMajor { get => _uncommon.DevMajor; init { if (value != _uncommon.DevMajor) _uncommon = _uncommon with { DevMajor = value }; } }
+    public int DevMinor { get => _uncommon.DevMinor; init { if (value != _uncommon.DevMinor) _uncommon = _uncommon with { DevMinor = value }; } }
     /// <summary>Modification time in Unix seconds as found; writers clamp it to SOURCE_DATE_EPOCH.</summary>
     public long MTime { get; init; }
     /// <summary>Extended attributes, sorted by name (ordinal), values are raw bytes.</summary>
     public IReadOnlyList<KeyValuePair<string, byte[]>> Xattrs { get; init; } = [];
     /// <summary>Identity of the inode within the tree (0 when unknown); equal ids are hardlinks.</summary>
-    public ulong InodeKey { get; init; }
+    public ulong InodeKey { get => _uncommon.InodeKey; init { if (value != _uncommon.InodeKey) _uncommon = _uncommon with { InodeKey = value }; } }
     /// <summary>Number of links to the inode as found in the source (regular files only).</summary>
-    public int LinkCount { get; init; } = 1;
+    public int LinkCount { get => _uncommon.LinkCount; init { if (value != _uncommon.LinkCount) _uncommon = _uncommon with { LinkCount = value }; } }
 
-    public string Name => _name ?? _path![(_path!.LastIndexOf('/') + 1)..];
+    // A record, so that an entry copied with `with` and then changed gets its own copy.
+    private sealed record Uncommon(int Uid, int Gid, int DevMajor, int DevMinor, ulong InodeKey, int LinkCount)
+    {
+        public static readonly Uncommon Default = new(0, 0, 0, 0, 0, 1);
+    }
 
-    public string? Parent => _path == null
-        ? _directory?.Path
-        : _path.LastIndexOf('/') is var i && i >= 0 ? _path[..i] : null;
+    public string Name => _directory != null ? _text : _text[(_text.LastIndexOf('/') + 1)..];
+
+    public string? Parent => _directory != null
+        ? _directory.Path
+        : _text.LastIndexOf('/') is var i && i >= 0 ? _text[..i] : null;
 
     /// <summary>The entry of the directory this one is in, when the tree made it in compact form; else null.</summary>
     public TreeEntry? DirectoryEntry => _directory;
@@ -103,8 +110,7 @@ public sealed record TreeEntry
             int length = 0;
             for (var e = this; ; e = e._directory)
             {
-                if (e._path != null) return length + e._path.Length;
-                length += e._name!.Length;
+                length += e._text.Length;
                 if (e._directory == null) return length;
                 length++;
             }
@@ -117,13 +123,8 @@ public sealed record TreeEntry
         int end = destination.Length;
         for (var e = this; ; e = e._directory)
         {
-            if (e._path != null)
-            {
-                e._path.CopyTo(destination[..end]);
-                return;
-            }
-            end -= e._name!.Length;
-            e._name.CopyTo(destination[end..]);
+            end -= e._text.Length;
+            e._text.CopyTo(destination[end..]);
             if (e._directory == null) return;
             destination[--end] = '/';
         }
@@ -134,11 +135,10 @@ public sealed record TreeEntry
     {
         for (var e = this; ; e = e._directory)
         {
-            if (e._path != null) return path.SequenceEqual(e._path);
-            var name = e._name!;
+            if (e._directory == null) return path.SequenceEqual(e._text);
+            var name = e._text;
             if (!path.EndsWith(name, StringComparison.Ordinal)) return false;
             path = path[..^name.Length];
-            if (e._directory == null) return path.IsEmpty;
             if (path.IsEmpty || path[^1] != '/') return false;
             path = path[..^1];
         }
@@ -147,7 +147,7 @@ public sealed record TreeEntry
     /// <summary>Ordinal comparison of two entries' paths (the order of <see cref="ITree.Entries"/>), composing neither.</summary>
     public static int ComparePaths(TreeEntry a, TreeEntry b)
     {
-        if (a._path != null && b._path != null) return string.CompareOrdinal(a._path, b._path);
+        if (a._directory == null && b._directory == null) return string.CompareOrdinal(a._text, b._text);
         if (ReferenceEquals(a, b)) return 0;
         using var pa = new PathChars(a, stackalloc char[PathChars.StackLength]);
         using var pb = new PathChars(b, stackalloc char[PathChars.StackLength]);
@@ -157,7 +157,7 @@ public sealed record TreeEntry
     /// <summary>The same hash as <c>string.GetHashCode(ReadOnlySpan&lt;char&gt;)</c> of <see cref="Path"/>.</summary>
     public int PathHashCode()
     {
-        if (_path != null) return string.GetHashCode(_path.AsSpan());
+        if (_directory == null) return string.GetHashCode(_text.AsSpan());
         using var path = new PathChars(this, stackalloc char[PathChars.StackLength]);
         return string.GetHashCode(path.Span);
     }
@@ -165,7 +165,7 @@ public sealed record TreeEntry
     /// <summary>Whether <see cref="Path"/> starts with <paramref name="prefix"/> (ordinal), without making the path.</summary>
     public bool PathStartsWith(ReadOnlySpan<char> prefix)
     {
-        if (_path != null) return _path.AsSpan().StartsWith(prefix, StringComparison.Ordinal);
+        if (_directory == null) return _text.AsSpan().StartsWith(prefix, StringComparison.Ordinal);
         if (PathLength < prefix.Length) return false;
         using var path = new PathChars(this, stackalloc char[PathChars.StackLength]);
         return path.Span.StartsWith(prefix, StringComparison.Ordinal);
@@ -180,7 +180,7 @@ public sealed record TreeEntry
             LinkTarget == other.LinkTarget && DevMajor == other.DevMajor && DevMinor == other.DevMinor && MTime == other.MTime &&
             EqualityComparer<IReadOnlyList<KeyValuePair<string, byte[]>>>.Default.Equals(Xattrs, other.Xattrs) &&
             InodeKey == other.InodeKey && LinkCount == other.LinkCount &&
-            (other._path != null ? PathEquals(other._path) : _path != null ? other.PathEquals(_path) : ComparePaths(this, other) == 0));
+            (other._directory == null ? PathEquals(other._text) : _directory == null ? other.PathEquals(_text) : ComparePaths(this, other) == 0));
 
     public override int GetHashCode() => HashCode.Combine(PathHashCode(), Type, Size, MTime);
 }

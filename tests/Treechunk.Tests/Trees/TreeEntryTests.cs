@@ -38,4 +38,23 @@ public class TreeEntryTests
         }
         return entries.Any(e => e.PathLength > 1024);
     }
+
+    /// <summary>
+    /// Owner, device and inode fields live in a side record shared while they are defaults; a
+    /// copy made with `with` and then changed must not change the entry it was copied from.
+    /// </summary>
+    [Fact]
+    public void A_changed_copy_leaves_the_original_as_it_was()
+    {
+        var a = new TreeEntry { Path = "dev/null", Type = EntryType.CharDevice, Mode = 0x1B6, Uid = 5, DevMajor = 1, DevMinor = 3 };
+        var b = a with { Gid = 7, DevMinor = 4, InodeKey = 9, LinkCount = 2 };
+        var c = new TreeEntry { Path = "etc", Type = EntryType.Directory, Mode = 0x1ED };
+
+        Assert.Equal((5, 0, 1, 3, 0UL, 1), (a.Uid, a.Gid, a.DevMajor, a.DevMinor, a.InodeKey, a.LinkCount));
+        Assert.Equal((5, 7, 1, 4, 9UL, 2), (b.Uid, b.Gid, b.DevMajor, b.DevMinor, b.InodeKey, b.LinkCount));
+        Assert.Equal((0, 0, 0, 0, 0UL, 1), (c.Uid, c.Gid, c.DevMajor, c.DevMinor, c.InodeKey, c.LinkCount));
+        Assert.NotEqual(a, b);
+        Assert.Equal(a, a with { });
+        Assert.Equal(a, b with { Gid = 0, DevMinor = 3, InodeKey = 0, LinkCount = 1 });
+    }
 }
