@@ -266,6 +266,7 @@ public sealed class RegistryClient
         int failures = 0;
         while (offset < d.Size)
         {
+            bool gone = false;
             long n = Math.Min(chunk, d.Size - offset);
             var patch = new HttpRequestMessage(HttpMethod.Patch, location) { Content = new BlobHttpContent(content, offset, n, _ctx.Stats) };
             // The distribution API wants "start-end", not HTTP's "bytes start-end/total", so unvalidated.
@@ -282,7 +283,11 @@ public sealed class RegistryClient
                         failures = 0;
                         continue;
                     }
-                    if ((int)response.StatusCode < 500 && response.StatusCode != HttpStatusCode.TooManyRequests && response.StatusCode != HttpStatusCode.RequestedRangeNotSatisfiable)
+                    // 404 once chunks have gone: the registry dropped the upload after a broken
+                    // chunk (docker-registry 2.8 does, some time after reporting its offset), so it
+                    // starts again. On a first chunk it is a real answer.
+                    gone = response.StatusCode == HttpStatusCode.NotFound && (offset > 0 || failures > 0);
+                    if (!gone && (int)response.StatusCode < 500 && response.StatusCode != HttpStatusCode.TooManyRequests && response.StatusCode != HttpStatusCode.RequestedRangeNotSatisfiable)
                         throw Failure(response, $"uploading blob {d.Digest}");
                     if (response.Headers.RetryAfter?.Delta is { } wait) Thread.Sleep(wait > TimeSpan.FromSeconds(30) ? TimeSpan.FromSeconds(30) : wait);
                 }
@@ -290,7 +295,7 @@ public sealed class RegistryClient
             catch (TreechunkException e) when (e.ExitCode == ExitCodes.EnvironmentError && e.InnerException is HttpRequestException or IOException) { }
             if (++failures > 5) throw new TreechunkException($"{Where}: uploading blob {d.Digest} failed 5 times at byte {offset}", ExitCodes.EnvironmentError);
             // Where did the registry get to? Continue from there, not from the start.
-            var (resumeAt, newLocation) = UploadStatus(location);
+            var (resumeAt, newLocation) = gone ? (null, null) : UploadStatus(location);
             if (resumeAt == null)
             {
                 location = StartUpload();

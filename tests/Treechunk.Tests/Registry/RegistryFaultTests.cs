@@ -75,6 +75,31 @@ public class RegistryFaultTests
         Assert.Equal(File.ReadAllBytes(image.BlobPath(image.LayerDigest)), File.ReadAllBytes(Path.Join(tmp["pulled"], "blobs/sha256", image.LayerDigest[7..])));
     }
 
+    /// <summary>
+    /// docker-registry 2.8 may still report an upload's offset after a broken chunk and drop the
+    /// upload a moment later, so the next chunk gets 404 (the race seen under load). The client
+    /// must start a new upload then, not fail the push.
+    /// </summary>
+    [Fact]
+    public void An_upload_dropped_after_its_offset_was_reported_starts_over()
+    {
+        var (tmp, env, image) = Setup("fault-dropped");
+        using var _ = tmp;
+        using var registry = RegistryServer.StartAnonymous();
+        using var proxy = new FaultProxy(registry);
+        var cut = proxy.CutRequestBody("PATCH", "/v2/os/img/blobs/uploads/", afterBytes: 0, onMatch: 2);
+        var dropped = proxy.Respond("PATCH", "/v2/os/img/blobs/uploads/", 404, onMatch: 3);
+
+        var push = RegistryClientTests.Json(env, "oci", "push", "--insecure", "--upload-chunk-size", "128K", image.OciRef, $"docker://{proxy.Host}/os/img:v1");
+
+        Assert.Equal(1, cut.Fired);
+        Assert.Equal(1, dropped.Fired);
+        Assert.Equal(image.ManifestDigest, (string)push["digest"]!);
+        Assert.Equal(image.ManifestDigest, Digest($"docker://{registry.Host}/os/img:v1"));
+        // The layer's upload was started twice (config and layer: three POSTs in all).
+        Assert.Equal(3, proxy.Count("POST", "/v2/os/img/blobs/uploads/"));
+    }
+
     [Fact]
     public void Retry_After_is_honoured_and_retries_are_bounded()
     {
