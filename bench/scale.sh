@@ -99,6 +99,10 @@ PY
       echo "$tree" > "$repo.done"
     fi
   done
+  # The repos were read last before the bigger trees pushed them out of the page cache.
+  warm "$out/repo-$size-archive"
+  warm "$out/repo-$size-bare-user"
+  warm "$tree"
   log "$size: container-encapsulate (archive, bare-user) against build-chunked-oci (alternating, $runs runs)"
   python3 bench/interleave.py --warmup "$warmup" --runs "$runs" --prepare "rm -rf '$out/enc-a' '$out/enc-u' '$out/enc-b'" \
     --export-json "$out/timing-$size-encap.json" \
