@@ -27,7 +27,10 @@ public static class OstreeImageExport
     {
         progress ??= NullProgress.Instance;
         progress.Phase($"Reading commit {rev}");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         using var tree = CommitTree.Open(repo, rev);
+        // Reading the commit is this build's scan: the "scan" phase of --metrics-file.
+        var read = clock.Elapsed.TotalSeconds;
         var checksum = tree.CommitChecksum;
         var commit = tree.Commit;
 
@@ -54,7 +57,9 @@ public static class OstreeImageExport
             KeepSelinux = true,
             Created = (long)Math.Min(commit.Timestamp, 253402300799UL),
         };
-        return ChunkedImageBuilder.Build(tree, destination, options, progress);
+        var result = ChunkedImageBuilder.Build(tree, destination, options, progress);
+        result.Metrics.ScanSeconds = read;
+        return result;
     }
 
     /// <summary>The last layer: commit object, root dirmeta and detached metadata as files under sysroot/ostree/repo/objects.</summary>

@@ -44,8 +44,13 @@ public class EncapsulateRoundTripTests
         Assert.Equal((string?)diffIds[^1], (string?)labels["ostree.final-diffid"]);
 
         // A second export is byte-identical.
-        var again = JsonNode.Parse(TreechunkCli.Check("compose", "container-encapsulate", "--repo", tmp["repo"], commit, $"oci:{tmp["image2"]}", "--json"))!;
+        var again = JsonNode.Parse(TreechunkCli.Check("compose", "container-encapsulate", "--repo", tmp["repo"], commit, $"oci:{tmp["image2"]}", "--json",
+            "--metrics-file", tmp["metrics.json"]))!;
         Assert.Equal((string?)build["manifest_digest"], (string?)again["manifest_digest"]);
+        // Reading the commit is timed as the scan, like a directory build's scan.
+        var phases = JsonNode.Parse(File.ReadAllText(tmp["metrics.json"]))!["phases"]!;
+        Assert.True((double)phases["scan"]! > 0, phases.ToJsonString());
+        Assert.NotNull(phases["write"]);
 
         var imported = JsonNode.Parse(TreechunkCli.Check("oci", "import-ostree", $"oci:{tmp["image"]}:42.1", "--repo", tmp["fresh"], "--ref", "os/imported", "--json"))!;
         Assert.Equal(commit, (string?)imported["commit"]);
