@@ -252,19 +252,7 @@ public sealed partial class OstreeRepo
             return Symlink(checksum, header);
         }
         if (!st.IsRegular) throw Corrupt(checksum, $"is neither a regular file nor a symlink (mode 0{Convert.ToString(st.Mode, 8)})");
-        if (headerOnly) return new ContentObject(checksum, new FileHeader(st.Uid, st.Gid, st.Mode, "", LibC.ListXattrs(path)), st.Size, Stream.Null);
-        var fs = OpenObjectStream(checksum, path);
-        try
-        {
-            var header = new FileHeader(st.Uid, st.Gid, st.Mode, "", LibC.ListXattrs(path));
-            var size = fs.FileSize;
-            return new ContentObject(checksum, header, size, new ContentStream(this, checksum, header, size, fs, compressed: false));
-        }
-        catch
-        {
-            fs.Dispose();
-            throw;
-        }
+        return PlainFile(checksum, path, new FileHeader(st.Uid, st.Gid, st.Mode, "", LibC.ListXattrs(path)), st.Size, headerOnly);
     }
 
     /// <summary>
@@ -279,32 +267,25 @@ public sealed partial class OstreeRepo
                   ?? throw Corrupt(checksum, $"has no {BareUserMetaXattr} xattr holding its owner and mode");
         // Same shape as a dirmeta: (uuua(ayay)), integers big-endian.
         var meta = ParseHeader(checksum, () => DirMeta.Parse(raw));
-        if (headerOnly && (meta.Mode & FileHeader.TypeMask) != FileHeader.Symlink)
+        if ((meta.Mode & FileHeader.TypeMask) != FileHeader.Symlink)
         {
-            var onlyHeader = new FileHeader(meta.Uid, meta.Gid, meta.Mode, "", meta.Xattrs);
-            CheckFileType(checksum, onlyHeader);
-            return new ContentObject(checksum, onlyHeader, st.Size, Stream.Null);
+            var header = new FileHeader(meta.Uid, meta.Gid, meta.Mode, "", meta.Xattrs);
+            CheckFileType(checksum, header);
+            return PlainFile(checksum, path, header, st.Size, headerOnly);
         }
         var fs = OpenObjectStream(checksum, path);
         try
         {
-            if ((meta.Mode & FileHeader.TypeMask) == FileHeader.Symlink)
-            {
-                var length = fs.FileSize;
-                if (length > 64 * 1024) throw Corrupt(checksum, $"symlink target of {length} bytes");
-                var bytes = new byte[length];
-                fs.ReadExactly(bytes);
-                fs.Dispose();
-                // ostree writes the target with its terminating NUL.
-                var span = bytes.AsSpan();
-                if (span.Length > 0 && span[^1] == 0) span = span[..^1];
-                var target = DecodeTarget(checksum, span);
-                return Symlink(checksum, new FileHeader(meta.Uid, meta.Gid, meta.Mode, target, meta.Xattrs));
-            }
-            var header = new FileHeader(meta.Uid, meta.Gid, meta.Mode, "", meta.Xattrs);
-            CheckFileType(checksum, header);
-            var size = fs.FileSize;
-            return new ContentObject(checksum, header, size, new ContentStream(this, checksum, header, size, fs, compressed: false));
+            var length = fs.FileSize;
+            if (length > 64 * 1024) throw Corrupt(checksum, $"symlink target of {length} bytes");
+            var bytes = new byte[length];
+            fs.ReadExactly(bytes);
+            fs.Dispose();
+            // ostree writes the target with its terminating NUL.
+            var span = bytes.AsSpan();
+            if (span.Length > 0 && span[^1] == 0) span = span[..^1];
+            var target = DecodeTarget(checksum, span);
+            return Symlink(checksum, new FileHeader(meta.Uid, meta.Gid, meta.Mode, target, meta.Xattrs));
         }
         catch
         {
@@ -319,20 +300,15 @@ public sealed partial class OstreeRepo
         var st = StatObject(checksum, path);
         if (st.IsSymlink) return Symlink(checksum, new FileHeader(0, 0, st.Mode, ReadLink(path), []));
         if (!st.IsRegular) throw Corrupt(checksum, $"is neither a regular file nor a symlink (mode 0{Convert.ToString(st.Mode, 8)})");
-        if (headerOnly) return new ContentObject(checksum, new FileHeader(0, 0, st.Mode, "", []), st.Size, Stream.Null);
-        var fs = OpenObjectStream(checksum, path);
-        try
-        {
-            var header = new FileHeader(0, 0, st.Mode, "", []);
-            var size = fs.FileSize;
-            return new ContentObject(checksum, header, size, new ContentStream(this, checksum, header, size, fs, compressed: false));
-        }
-        catch
-        {
-            fs.Dispose();
-            throw;
-        }
+        return PlainFile(checksum, path, new FileHeader(0, 0, st.Mode, "", []), st.Size, headerOnly);
     }
+
+    /// <summary>
+    /// A regular file of a bare mode, whose header is known from its inode and xattrs before the
+    /// object is opened: listing a commit (<paramref name="headerOnly"/>) never opens it.
+    /// </summary>
+    private ContentObject PlainFile(string checksum, string path, FileHeader header, long size, bool headerOnly) =>
+        new(checksum, header, size, headerOnly ? Stream.Null : new ContentStream(this, checksum, header, size, OpenObjectStream(checksum, path), compressed: false));
 
     private ContentObject Symlink(string checksum, FileHeader header)
     {
